@@ -1,0 +1,67 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "annals",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Annals", targets: ["Annals"]),
+        .library(name: "AnnalsTesting", targets: ["AnnalsTesting"]),
+        .library(name: "AnnalsFileStore", targets: ["AnnalsFileStore"]),
+        .executable(name: "annals", targets: ["AnnalsCLI"]),
+        .executable(name: "orders-example", targets: ["OrdersExample"]),
+        .executable(name: "bank-example", targets: ["BankExample"]),
+        .executable(name: "readme-example", targets: ["ReadmeExample"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "Annals",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "AnnalsTesting",
+            dependencies: ["Annals"]
+        ),
+        .target(name: "CAnnalsCRC32C"),
+        .target(
+            name: "AnnalsFileStore",
+            dependencies: [
+                "Annals",
+                "CAnnalsCRC32C",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "AnnalsCLI",
+            dependencies: [
+                "Annals",
+                "AnnalsFileStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "OrdersExample", dependencies: ["Annals"], path: "Examples/Orders"),
+        .executableTarget(name: "BankExample", dependencies: ["Annals"], path: "Examples/Bank"),
+        .executableTarget(name: "ReadmeExample", dependencies: ["Annals"], path: "Examples/Readme"),
+        .testTarget(
+            name: "AnnalsTests",
+            dependencies: ["Annals", "AnnalsTesting"]
+        ),
+        .testTarget(
+            name: "AnnalsFileStoreTests",
+            dependencies: ["Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI"]
+        ),
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: ["OrdersExample", "BankExample", "Annals", "AnnalsTesting"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,270 @@
+import Foundation
+import Logging
+
+/// Where a command comes from: its id and the ids that tie its events to what caused them.
+///
+/// The ``CommandHandler`` copies `correlationID`, `causationID` (the command id when no cause is
+/// given) and `traceparent` into every event it records. When `commandID` is set, the events' ids are
+/// derived from it, so handling the same command twice appends nothing new (law 6).
+public struct CommandMetadata: Sendable, Hashable {
+    public var commandID: UUID?
+    public var correlationID: String?
+    public var causationID: String?
+    public var traceparent: String?
+    public var custom: [String: JSONValue]
+
+    public init(
+        commandID: UUID? = nil,
+        correlationID: String? = nil,
+        causationID: String? = nil,
+        traceparent: String? = nil,
+        custom: [String: JSONValue] = [:]
+    ) {
+        self.commandID = commandID
+        self.correlationID = correlationID
+        self.causationID = causationID
+        self.traceparent = traceparent
+        self.custom = custom
+    }
+
+    /// Metadata for a command caused by `event`: same correlation (or the event's id), the event as
+    /// cause, its trace context, and a command id derived from the event's id and `index`, so
+    /// reprocessing the event issues the very same command.
+    public init(causedBy event: RecordedEvent, index: Int = 0) {
+        let metadata = EventMetadata(decoding: event.metadata)
+        self.init(
+            commandID: DerivedID.make(from: event.id, index: UInt64(truncatingIfNeeded: index), salt: 0x636d64),
+            correlationID: metadata.correlationID ?? event.id.uuidString,
+            causationID: event.id.uuidString,
+            traceparent: metadata.traceparent
+        )
+    }
+
+    func eventMetadata() -> EventMetadata {
+        EventMetadata(
+            correlationID: correlationID ?? commandID?.uuidString,
+            causationID: causationID ?? commandID?.uuidString,
+            traceparent: traceparent,
+            custom: custom
+        )
+    }
+}
+
+/// What handling a command did.
+public struct CommandResult<D: Decider>: Sendable {
+    /// The state after the new events.
+    public var state: D.State
+    /// The events the decider decided (empty when the command changed nothing).
+    public var events: [D.Event]
+    /// Where they were stored; `nil` when there were none.
+    public var append: AppendResult?
+    /// The stream's last revision after the command (`nil`: still no events).
+    public var revision: StreamRevision?
+    /// How many times the command was tried (1 without conflicts).
+    public var attempts: Int
+}
+
+/// Handles commands for one kind of aggregate: load, fold, decide, append with the expected revision,
+/// retry on a concurrency conflict.
+///
+/// Loading reads the latest usable snapshot (if ``Snapshotting`` is configured) and the events after
+/// it. The append expects exactly the revision that was loaded, so a concurrent writer makes it fail
+/// with ``EventStoreError/Code/wrongExpectedRevision``; the handler then reloads and decides again, up
+/// to ``Configuration/maxAttempts`` times. A decider's rejection is thrown as is and never retried.
+public struct CommandHandler<D: Decider>: Sendable {
+    public struct Configuration: Sendable {
+        /// How many times to try a command that meets concurrency conflicts. Default 5.
+        public var maxAttempts: Int
+        /// How many events to read per page while loading.
+        public var readPageSize: Int
+
+        public init(maxAttempts: Int = 5, readPageSize: Int = 1_000) {
+            self.maxAttempts = max(1, maxAttempts)
+            self.readPageSize = max(1, readPageSize)
+        }
+    }
+
+    public let store: any EventStore
+    public let decider: D
+    public let codec: EventCodec<D.Event>
+    public let snapshotting: Snapshotting<D.State>?
+    public let configuration: Configuration
+    let logger: Logger
+
+    public init(
+        store: any EventStore,
+        decider: D,
+        codec: EventCodec<D.Event>,
+        snapshotting: Snapshotting<D.State>? = nil,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "annals.command-handler")
+    ) {
+        self.store = store
+        self.decider = decider
+        self.codec = codec
+        self.snapshotting = snapshotting
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The current state of an aggregate and the stream's last revision.
+    public func load(_ stream: StreamName) async throws -> (state: D.State, revision: StreamRevision?) {
+        var state = decider.initialState
+        var from: StreamRevision? = nil
+        var revision: StreamRevision? = nil
+        if let snapshotting, let snapshot = try await loadSnapshot(stream, snapshotting) {
+            state = snapshot.state
+            revision = snapshot.revision
+            from = snapshot.revision.next
+        }
+        while true {
+            let page = try await store.read(stream, from: from, direction: .forwards, limit: configuration.readPageSize)
+            for event in page {
+                state = decider.evolve(state, try codec.decode(event))
+                revision = event.revision
+            }
+            guard page.count == configuration.readPageSize, let last = page.last, let next = last.revision.next else {
+                break
+            }
+            from = next
+        }
+        if revision == nil {
+            // Nothing visible: the stream may still have revisions (soft-deleted, truncated).
+            revision = try await store.streamInfo(stream)?.lastRevision
+        }
+        return (state, revision)
+    }
+
+    /// Handles one command on one stream.
+    ///
+    /// - Throws: the decider's `Rejection`; ``EventStoreError`` (``EventStoreError/Code/wrongExpectedRevision``
+    ///   once the attempts are used up); ``EventCodingError`` when stored events do not decode.
+    @discardableResult
+    public func handle(
+        _ command: D.Command,
+        on stream: StreamName,
+        metadata: CommandMetadata = CommandMetadata()
+    ) async throws -> CommandResult<D> {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (state, revision) = try await load(stream)
+            let events = try decider.decide(command, state: state)
+            if events.isEmpty {
+                return CommandResult(state: state, events: [], append: nil, revision: revision, attempts: attempt)
+            }
+            let eventMetadata = metadata.eventMetadata()
+            var data: [EventData] = []
+            data.reserveCapacity(events.count)
+            for (index, event) in events.enumerated() {
+                let id =
+                    metadata.commandID.map {
+                        DerivedID.make(from: $0, index: UInt64(index), salt: 0x6576_6e74)
+                    } ?? UUID()
+                data.append(try codec.encode(event, id: id, metadata: eventMetadata))
+            }
+            do {
+                let result = try await store.append(
+                    data,
+                    to: stream,
+                    expecting: revision.map { .exact($0) } ?? .noStream
+                )
+                if let revision, result.firstRevision <= revision {
+                    // The store recognised these event ids (law 6): this command was handled before and
+                    // its events are part of the state loaded above already.
+                    return CommandResult(
+                        state: state, events: [], append: result, revision: revision, attempts: attempt)
+                }
+                let newState = decider.fold(events, from: state)
+                if let snapshotting, snapshotting.isDue(from: revision, to: result.nextExpectedRevision) {
+                    await saveSnapshot(newState, stream: stream, revision: result.nextExpectedRevision, snapshotting)
+                }
+                return CommandResult(
+                    state: newState,
+                    events: events,
+                    append: result,
+                    revision: result.nextExpectedRevision,
+                    attempts: attempt
+                )
+            } catch let error as EventStoreError where error.code == .wrongExpectedRevision {
+                if attempt >= configuration.maxAttempts { throw error }
+                logger.debug(
+                    "Concurrency conflict; reloading and retrying",
+                    metadata: ["stream": "\(stream)", "attempt": "\(attempt)"]
+                )
+            }
+        }
+    }
+
+    private func loadSnapshot(
+        _ stream: StreamName,
+        _ snapshotting: Snapshotting<D.State>
+    ) async throws -> (state: D.State, revision: StreamRevision)? {
+        guard let snapshot = try await snapshotting.store.load(stream),
+            snapshot.schemaVersion == snapshotting.schemaVersion
+        else { return nil }
+        // A snapshot beyond the stream's end (the stream was recreated) or of hidden events is stale.
+        guard let info = try await store.streamInfo(stream), let last = info.lastRevision, snapshot.revision <= last,
+            (info.metadata.truncateBefore?.value ?? 0) == 0, !info.isDeleted
+        else { return nil }
+        guard let state = try? snapshotting.decode(snapshot.state) else {
+            logger.warning("Ignoring a snapshot that does not decode", metadata: ["stream": "\(stream)"])
+            return nil
+        }
+        return (state, snapshot.revision)
+    }
+
+    private func saveSnapshot(
+        _ state: D.State,
+        stream: StreamName,
+        revision: StreamRevision,
+        _ snapshotting: Snapshotting<D.State>
+    ) async {
+        do {
+            let snapshot = Snapshot(
+                stream: stream,
+                revision: revision,
+                schemaVersion: snapshotting.schemaVersion,
+                state: try snapshotting.encode(state)
+            )
+            try await snapshotting.store.save(snapshot)
+        } catch {
+            // A snapshot is a cache; failing to save one must not fail the command.
+            logger.warning("Could not save a snapshot", metadata: ["stream": "\(stream)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Deterministic ids derived from another id, so reprocessing produces the same ids.
+enum DerivedID {
+    static func make(from base: UUID, index: UInt64, salt: UInt64) -> UUID {
+        let b = base.uuid
+        let high = [b.0, b.1, b.2, b.3, b.4, b.5, b.6, b.7].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let low = [b.8, b.9, b.10, b.11, b.12, b.13, b.14, b.15].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        var x = mix(high ^ mix(index &+ salt))
+        var y = mix(low ^ mix(x ^ index))
+        x = mix(x ^ y)
+        y = mix(y &+ x)
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<8 {
+            bytes[i] = UInt8(truncatingIfNeeded: x >> (56 - 8 * UInt64(i)))
+            bytes[8 + i] = UInt8(truncatingIfNeeded: y >> (56 - 8 * UInt64(i)))
+        }
+        bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: custom
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 4122 variant
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        )
+    }
+
+    /// SplitMix64's finaliser.
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,128 @@
+import Logging
+import ServiceLifecycle
+
+/// Runs a ``Projection``: resumes from its checkpoint, applies history and then live events, and saves
+/// the checkpoint as it goes. A ServiceLifecycle `Service`: add it to a `ServiceGroup`, or call
+/// ``run()`` in a task and cancel the task to stop.
+///
+/// The checkpoint is a position for `$all` and category targets and a revision for a stream target.
+/// ``catchUp()`` applies everything up to the current end and returns (for tools, tests and
+/// examples); ``rebuild()`` resets the read model and forgets the checkpoint, so the next run starts
+/// from the first event.
+public struct ProjectionRunner<P: Projection>: Service {
+    public struct Configuration: Sendable {
+        /// Save the checkpoint after this many events (and whenever the runner catches up). Default 1.
+        public var checkpointEvery: Int
+        /// Events read per page by ``ProjectionRunner/catchUp()``.
+        public var pageSize: Int
+
+        public init(checkpointEvery: Int = 1, pageSize: Int = 512) {
+            self.checkpointEvery = max(1, checkpointEvery)
+            self.pageSize = max(1, pageSize)
+        }
+    }
+
+    public let projection: P
+    public let store: any EventStore
+    public let checkpoints: any CheckpointStore
+    public let configuration: Configuration
+    let logger: Logger
+
+    public init(
+        projection: P,
+        store: any EventStore,
+        checkpoints: any CheckpointStore,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "annals.projection")
+    ) {
+        self.projection = projection
+        self.store = store
+        self.checkpoints = checkpoints
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Follows the target until cancelled (or graceful shutdown), applying every event once per run.
+    public func run() async throws {
+        let start = try await startingPoint()
+        logger.info("Projection starting", metadata: ["projection": "\(projection.name)", "from": "\(start)"])
+        try await cancelWhenGracefulShutdown {
+            var pending = 0
+            var last: UInt64?
+            for try await event in store.subscribe(to: projection.target, from: start) {
+                try await projection.apply(event)
+                last = checkpointValue(of: event)
+                pending += 1
+                if pending >= configuration.checkpointEvery, let value = last {
+                    try await checkpoints.save(value, for: projection.name)
+                    pending = 0
+                }
+            }
+            // The subscription ended because the task was cancelled: keep what was applied.
+            if pending > 0, let last {
+                try await checkpoints.save(last, for: projection.name)
+            }
+        }
+    }
+
+    /// Applies every event after the checkpoint up to the current end, saves the checkpoint, and returns
+    /// how many events were applied.
+    @discardableResult
+    public func catchUp() async throws -> Int {
+        var applied = 0
+        var cursor = try await checkpoints.checkpoint(for: projection.name)
+        while true {
+            let page = try await readPage(after: cursor)
+            for event in page {
+                try await projection.apply(event)
+                cursor = checkpointValue(of: event)
+                applied += 1
+                if applied % configuration.checkpointEvery == 0, let cursor {
+                    try await checkpoints.save(cursor, for: projection.name)
+                }
+            }
+            if page.count < configuration.pageSize { break }
+        }
+        if let cursor { try await checkpoints.save(cursor, for: projection.name) }
+        return applied
+    }
+
+    /// Resets the read model and forgets the checkpoint; the next ``run()`` or ``catchUp()`` starts from
+    /// the first event.
+    public func rebuild() async throws {
+        try await projection.reset()
+        try await checkpoints.delete(for: projection.name)
+    }
+
+    private var isStreamTarget: Bool {
+        if case .stream = projection.target { return true }
+        return false
+    }
+
+    private func checkpointValue(of event: RecordedEvent) -> UInt64 {
+        isStreamTarget ? event.revision.value : event.position.value
+    }
+
+    private func startingPoint() async throws -> SubscriptionStart {
+        guard let checkpoint = try await checkpoints.checkpoint(for: projection.name) else { return .beginning }
+        return isStreamTarget ? .afterRevision(StreamRevision(checkpoint)) : .afterPosition(Position(checkpoint))
+    }
+
+    private func readPage(after cursor: UInt64?) async throws -> [RecordedEvent] {
+        let limit = configuration.pageSize
+        switch projection.target {
+        case .stream(let stream):
+            let from = cursor.map { StreamRevision($0).next } ?? StreamRevision(0)
+            guard let from else { return [] }
+            return try await store.read(stream, from: from, direction: .forwards, limit: limit)
+        case .all(let filter):
+            let from = cursor.map { Position($0).next } ?? Position(0)
+            guard let from else { return [] }
+            return try await store.readAll(from: from, direction: .forwards, filter: filter, limit: limit)
+        case .category(let category):
+            let from = cursor.map { Position($0).next } ?? Position(0)
+            guard let from else { return [] }
+            return try await store.readAll(from: from, direction: .forwards, filter: .category(category), limit: limit)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Synchronization
+
+/// Wakes subscribers when a store's head moves: the store calls ``publish(head:)`` after each commit,
+/// subscriptions ``wait(untilHeadExceeds:)``.
+///
+/// Only the head (the number of committed events) is shared, never the events, so a slow subscriber
+/// costs a writer nothing: subscribers read what they missed from the store itself.
+public final class CommitNotifier: Sendable {
+    private struct Waiter {
+        var threshold: UInt64
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var head: UInt64
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiterID = 0
+        var failure: EventStoreError?
+    }
+
+    private let state: Mutex<State>
+
+    /// Creates a notifier whose head is `head` (the number of committed events).
+    public init(head: UInt64 = 0) {
+        state = Mutex(State(head: head))
+    }
+
+    /// The number of committed events, as last published.
+    public var head: UInt64 { state.withLock { $0.head } }
+
+    /// Records a new head and wakes every waiter it satisfies. A head that goes back is ignored.
+    public func publish(head: UInt64) {
+        let ready: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            guard head > state.head else { return [] }
+            state.head = head
+            var ready: [CheckedContinuation<Void, any Error>] = []
+            for (id, waiter) in state.waiters where waiter.threshold < head {
+                ready.append(waiter.continuation)
+                state.waiters[id] = nil
+            }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Ends every wait, now and later, with `error` (the store closed or failed).
+    public func finish(throwing error: EventStoreError) {
+        let all: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            state.failure = error
+            let all = state.waiters.values.map(\.continuation)
+            state.waiters = [:]
+            return all
+        }
+        for continuation in all { continuation.resume(throwing: error) }
+    }
+
+    /// Returns once the head is greater than `threshold`.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled; the error given to ``finish(throwing:)``.
+    public func wait(untilHeadExceeds threshold: UInt64) async throws {
+        let id: Int? = try state.withLock { state in
+            if let failure = state.failure { throw failure }
+            if state.head > threshold { return nil }
+            let id = state.nextWaiterID
+            state.nextWaiterID += 1
+            return id
+        }
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome: Result<Void, any Error>? = state.withLock { state in
+                    if let failure = state.failure { return .failure(failure) }
+                    if state.head > threshold { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = Waiter(threshold: threshold, continuation: continuation)
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.waiters.removeValue(forKey: id)?.continuation }
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
+}

@@ -1,0 +1,197 @@
+/// A subscription: an `AsyncSequence` of recorded events, history first, then live.
+///
+/// Pull-based: nothing is read until the consumer asks, and the sequence holds at most one page of
+/// events. It ends (returns `nil`) when the consuming task is cancelled and throws an
+/// ``EventStoreError`` when the store fails, closes, or the target cannot be read (a tombstoned
+/// stream).
+public struct EventSubscription: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+
+    private let makeSource: @Sendable () -> any EventSubscriptionSource
+
+    /// A subscription whose events come from `makeSource()`; each iterator gets its own source.
+    public init(_ makeSource: @escaping @Sendable () -> any EventSubscriptionSource) {
+        self.makeSource = makeSource
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(source: makeSource())
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
+        var source: any EventSubscriptionSource
+
+        public mutating func next() async throws -> RecordedEvent? {
+            try await source.next()
+        }
+    }
+}
+
+/// The engine behind an ``EventSubscription``: one per iterator, not shared.
+public protocol EventSubscriptionSource: Sendable {
+    /// The next event, waiting for one to be committed if need be; `nil` once cancelled.
+    mutating func next() async throws -> RecordedEvent?
+}
+
+/// A subscription engine that pages through a store's reads and waits on its ``CommitNotifier``.
+///
+/// The state machine: keep a cursor (the last delivered position or revision); note the head, read a
+/// page after the cursor; deliver it; when a page comes back short, everything up to the noted head has
+/// been seen, so the cursor may move there; when it comes back empty, wait until the head moves past
+/// the noted one. Because every event is read from the store by position, a subscriber can never miss
+/// one or see one twice, however far behind it falls, and writers never wait for it.
+public struct CatchUpSubscriptionSource: EventSubscriptionSource {
+    /// Resolves the start lazily (a stream's `.end`, a mismatched start); returns the cursor.
+    public typealias Resolver = @Sendable () async throws -> UInt64?
+
+    let store: any EventStore
+    let notifier: CommitNotifier
+    let target: SubscriptionTarget
+    let pageSize: Int
+    var resolveStart: Resolver?
+    /// Deliver events strictly after this position (or revision, for a stream); nil: from the start.
+    var cursor: UInt64?
+    var buffer: [RecordedEvent] = []
+    var bufferIndex = 0
+
+    public init(
+        store: any EventStore,
+        notifier: CommitNotifier,
+        target: SubscriptionTarget,
+        start: SubscriptionStart,
+        pageSize: Int = 512,
+        endHead: UInt64? = nil
+    ) {
+        self.store = store
+        self.notifier = notifier
+        self.target = target
+        self.pageSize = max(1, pageSize)
+        let isStream: Bool
+        if case .stream = target { isStream = true } else { isStream = false }
+        switch start {
+        case .beginning:
+            cursor = nil
+        case .afterPosition(let position) where !isStream:
+            cursor = position.value
+        case .afterRevision(let revision) where isStream:
+            cursor = revision.value
+        case .afterPosition, .afterRevision:
+            resolveStart = { @Sendable in
+                throw EventStoreError(
+                    .invalidArgument,
+                    isStream
+                        ? "A stream subscription starts after a revision, not a position."
+                        : "A $all or category subscription starts after a position, not a revision."
+                )
+            }
+        case .end:
+            // "End" is the head when the subscription was made (`endHead`), not when iteration starts.
+            let head = endHead ?? notifier.head
+            switch target {
+            case .all, .category:
+                cursor = head == 0 ? nil : head - 1
+            case .stream(let stream):
+                // The stream's last revision below the head noted now: events committed after this
+                // call are delivered even if the iteration starts later.
+                let pageSize = self.pageSize
+                resolveStart = { @Sendable [store] in
+                    try await Self.lastRevision(of: stream, below: head, in: store, pageSize: pageSize)
+                }
+            }
+        }
+    }
+
+    public mutating func next() async throws -> RecordedEvent? {
+        if let resolve = resolveStart {
+            resolveStart = nil
+            cursor = try await resolve()
+        }
+        while true {
+            if bufferIndex < buffer.count {
+                let event = buffer[bufferIndex]
+                bufferIndex += 1
+                return event
+            }
+            if Task.isCancelled { return nil }
+            let noted = notifier.head
+            let page = try await readPage()
+            buffer = page
+            bufferIndex = 0
+            if let last = page.last {
+                cursor = isStream ? last.revision.value : last.position.value
+            }
+            if page.count < pageSize, !isStream, noted > 0 {
+                // Everything below the noted head has been examined.
+                cursor = max(cursor ?? 0, noted - 1)
+            }
+            if page.isEmpty {
+                do {
+                    try await notifier.wait(untilHeadExceeds: noted)
+                } catch is CancellationError {
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// The revision of the last event of `stream` whose position is below `head`; nil if there is none.
+    static func lastRevision(
+        of stream: StreamName,
+        below head: UInt64,
+        in store: any EventStore,
+        pageSize: Int
+    ) async throws -> UInt64? {
+        var from: StreamRevision? = nil
+        var earliest: StreamRevision? = nil
+        while true {
+            let page = try await store.read(stream, from: from, direction: .backwards, limit: pageSize)
+            for event in page {
+                if event.position.value < head { return event.revision.value }
+                earliest = event.revision
+            }
+            guard page.count == pageSize, let last = page.last, last.revision.value > 0 else { break }
+            from = StreamRevision(last.revision.value - 1)
+        }
+        // Every visible event is newer than the head: start before the earliest of them. With no
+        // visible event at all, the stream's own last revision marks the end.
+        if let earliest { return earliest.value == 0 ? nil : earliest.value - 1 }
+        return try await store.streamInfo(stream)?.lastRevision?.value
+    }
+
+    private var isStream: Bool {
+        if case .stream = target { return true }
+        return false
+    }
+
+    private func readPage() async throws -> [RecordedEvent] {
+        switch target {
+        case .stream(let stream):
+            let from: StreamRevision?
+            if let cursor {
+                guard let next = StreamRevision(cursor).next else { return [] }
+                from = next
+            } else {
+                from = nil
+            }
+            return try await store.read(stream, from: from, direction: .forwards, limit: pageSize)
+        case .all(let filter):
+            return try await store.readAll(
+                from: try nextPosition(), direction: .forwards, filter: filter, limit: pageSize)
+        case .category(let category):
+            return try await store.readAll(
+                from: try nextPosition(),
+                direction: .forwards,
+                filter: .category(category),
+                limit: pageSize
+            )
+        }
+    }
+
+    private func nextPosition() throws -> Position? {
+        guard let cursor else { return nil }
+        guard let next = Position(cursor).next else {
+            throw EventStoreError(.invalidArgument, "The subscription's position is at the end of the number range.")
+        }
+        return next
+    }
+}

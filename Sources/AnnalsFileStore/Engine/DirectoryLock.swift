@@ -1,0 +1,61 @@
+import Annals
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// An exclusive lock on a store directory: one process at a time.
+///
+/// `flock` on `annals.lock`, which also holds the owner's pid so a second opener can say who holds it.
+/// The kernel drops the lock when the process dies, so a crash never leaves a store locked.
+final class DirectoryLock: Sendable {
+    static let fileName = "annals.lock"
+    let fd: Int32
+
+    init(directory: String) throws(EventStoreError) {
+        let path = directory + "/" + Self.fileName
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw EventStoreError(.unavailable, "Cannot open \(path): \(String(cString: strerror(errno))).")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = pread(fd, &buffer, 32, 0)
+            Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                let owner =
+                    count > 0
+                    ? String(decoding: buffer[0..<count], as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines) : "unknown"
+                throw EventStoreError(
+                    .unavailable,
+                    "The store at \(directory) is locked by pid \(owner.isEmpty ? "unknown" : owner)."
+                )
+            }
+            throw EventStoreError(.unavailable, "Cannot lock \(path): \(String(cString: strerror(code))).")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
+        self.fd = fd
+    }
+
+    /// Releases the lock (also released by the kernel when the process ends).
+    func release() {
+        _ = flock(fd, LOCK_UN)
+        Glibc.close(fd)
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop(while: { set.contains($0) }).reversed().drop(while: { set.contains($0) }).reversed())
+    }
+}
+
+extension Set where Element == Character {
+    fileprivate static let whitespacesAndNewlines: Set<Character> = [" ", "\n", "\t", "\r"]
+}

@@ -1,0 +1,107 @@
+import Annals
+import Foundation
+
+/// An open segment file.
+struct SegmentFile: Sendable {
+    var firstPosition: UInt64
+    var path: String
+    var fd: Int32
+}
+
+/// What the store holds in memory, under its lock: the stream table, where each event lives, the open
+/// segments, and whether the store failed or closed.
+struct EngineState: Sendable {
+    var table = StreamTable()
+    /// locations[p]: where the record holding position p starts (see ``Location``).
+    var locations: [UInt64] = []
+    var segments: [SegmentFile] = []
+    var failure: EventStoreError?
+    var isClosed = false
+
+}
+
+/// A record's place in the log, packed in 64 bits: the segment's index (high 24 bits) and the record's
+/// byte offset in it (low 40 bits).
+enum Location {
+    static let offsetBits: UInt64 = 40
+    static let offsetMask: UInt64 = (1 << offsetBits) - 1
+
+    static func pack(segment: Int, offset: Int64) -> UInt64 {
+        UInt64(segment) << offsetBits | UInt64(offset)
+    }
+
+    static func segment(_ location: UInt64) -> Int { Int(location >> offsetBits) }
+    static func offset(_ location: UInt64) -> Int64 { Int64(location & offsetMask) }
+}
+
+/// Loads events from their records, reading and checking each record once per load.
+///
+/// Readers copy the locations they need under the store's lock and load outside it, so a slow disk
+/// never blocks the writer; positions below the durable head never change.
+struct EventLoader {
+    let io: any FileIO
+    let segments: [SegmentFile]
+    let storeID: UUID
+    private var cachedLocation: UInt64 = .max
+    private var cached: RecordFormat.EventsRecord?
+
+    init(io: any FileIO, segments: [SegmentFile], storeID: UUID) {
+        self.io = io
+        self.segments = segments
+        self.storeID = storeID
+    }
+
+    mutating func event(at position: UInt64, location: UInt64) throws(EventStoreError) -> RecordedEvent {
+        if location != cachedLocation || cached == nil {
+            cached = try Self.loadRecord(io: io, segments: segments, storeID: storeID, location: location)
+            cachedLocation = location
+        }
+        guard let record = cached, position >= record.position, position - record.position < UInt64(record.events.count)
+        else {
+            throw EventStoreError(.corruptedStorage, "The record for position \(position) does not hold it.")
+        }
+        return record.recorded(at: Int(position - record.position))
+    }
+
+    static func loadRecord(io: any FileIO, segments: [SegmentFile], storeID: UUID, location: UInt64)
+        throws(EventStoreError)
+        -> RecordFormat.EventsRecord
+    {
+        let segmentIndex = Location.segment(location)
+        let offset = Location.offset(location)
+        guard segmentIndex < segments.count else {
+            throw EventStoreError(.corruptedStorage, "A location names segment #\(segmentIndex), which is not open.")
+        }
+        let segment = segments[segmentIndex]
+        func damaged(_ problem: RecordFormat.FrameProblem) -> EventStoreError {
+            EventStoreError(.corruptedStorage, "Segment \(segment.path) at offset \(offset): \(problem).")
+        }
+        do {
+            var bytes = try io.read(segment.fd, count: 4096, at: offset)
+            let header: RecordFormat.FrameHeader
+            switch bytes.withUnsafeBytes({ RecordFormat.parseHeader($0) }) {
+            case .success(let parsed): header = parsed
+            case .failure(let problem): throw damaged(problem)
+            }
+            if header.length > bytes.count {
+                bytes = try io.read(segment.fd, count: header.length, at: offset)
+            }
+            return try bytes.withUnsafeBytes { buffer throws(EventStoreError) in
+                switch RecordFormat.validate(buffer, storeID: storeID) {
+                case .failure(let problem): throw damaged(problem)
+                case .success(let (validated, kind)):
+                    guard kind == .events else { throw damaged(.unknownKind(validated.kindRaw)) }
+                    do throws(RecordFormat.FrameProblem) {
+                        return try RecordFormat.decodeEvents(buffer, header: validated)
+                    } catch {
+                        throw damaged(error)
+                    }
+                }
+            }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError(.unavailable, "Reading segment \(segment.path) failed: \(error).")
+        }
+    }
+}

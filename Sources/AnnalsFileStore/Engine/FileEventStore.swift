@@ -1,0 +1,358 @@
+import Annals
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// The embedded, durable ``Annals/EventStore``: a log of checksummed segment files in a directory.
+///
+/// Appends go through one writer with greedy group commit: it takes every queued append, checks each
+/// expectation in order (seeing earlier appends of the same group), writes the group with one write and
+/// one `fdatasync`, and only then acknowledges (law 4) and lets readers see the events (law 5). A failed
+/// write or flush puts the store into a failed state: that append and every later one fail with
+/// ``Annals/EventStoreError/Code/storeFailed``; reopening the directory recovers from what is on disk.
+///
+/// On open the store scans the log, cuts away a torn record at the very end of the last segment (an
+/// append that was never acknowledged), and refuses to open — naming segment and offset — when it finds
+/// damage anywhere else. One process at a time may open a directory.
+///
+/// ```swift
+/// let store = try FileEventStore.open(at: "./annals-data")
+/// defer { Task { await store.close() } }
+/// ```
+public final class FileEventStore: EventStore {
+    /// How the store behaves.
+    public struct Configuration: Sendable {
+        /// Size and count limits (law 9).
+        public var limits: EventStoreLimits
+        /// The size segment files are preallocated to. Default 64 MiB.
+        public var segmentSize: Int
+        /// How many events a subscription reads at a time.
+        public var subscriptionPageSize: Int
+        /// The clock that stamps `recordedAt` and judges `maxAge`.
+        public var clock: @Sendable () -> Date
+        public var logger: Logger
+
+        public init(
+            limits: EventStoreLimits = EventStoreLimits(),
+            segmentSize: Int = 64 * 1024 * 1024,
+            subscriptionPageSize: Int = 512,
+            clock: @escaping @Sendable () -> Date = { Date() },
+            logger: Logger = Logger(label: "annals.file-store")
+        ) {
+            self.limits = limits
+            self.segmentSize = segmentSize
+            self.subscriptionPageSize = subscriptionPageSize
+            self.clock = clock
+            self.logger = logger
+        }
+    }
+
+    /// The directory the store lives in.
+    public let directory: String
+    /// The store's identity, from `store.id`.
+    public let storeID: UUID
+    let configuration: Configuration
+    let io: any FileIO
+    let engine: Mutex<EngineState>
+    let notifier: CommitNotifier
+    let writer: Writer
+    private let lock: DirectoryLock
+
+    /// Opens the store in `directory`, creating it if it does not exist.
+    ///
+    /// - Throws: ``Annals/EventStoreError`` — ``Annals/EventStoreError/Code/unavailable`` when another
+    ///   process holds the directory ("locked by pid N") or it cannot be read;
+    ///   ``Annals/EventStoreError/Code/corruptedStorage`` with the segment and offset of damage that
+    ///   recovery must not cut away, a segment of another store, a missing segment or an unknown format.
+    public static func open(at directory: String, configuration: Configuration = Configuration()) throws
+        -> FileEventStore
+    {
+        try open(at: directory, configuration: configuration, io: PosixFileIO())
+    }
+
+    /// Opens the store with a given I/O implementation (the fault seam, for tests).
+    package static func open(at directory: String, configuration: Configuration, io: any FileIO) throws
+        -> FileEventStore
+    {
+        try configuration.limits.validate()
+        guard configuration.segmentSize >= 4096 else {
+            throw EventStoreError(.invalidArgument, "segmentSize must be at least 4096 bytes.")
+        }
+        do {
+            try io.makeDirectory(directory)
+        } catch {
+            throw EventStoreError(.unavailable, "Cannot create the store directory: \(error).")
+        }
+        let lock = try DirectoryLock(directory: directory)
+        do {
+            let recovered = try Recovery(directory: directory, io: io, configuration: configuration).run()
+            return FileEventStore(
+                directory: directory, configuration: configuration, io: io, lock: lock, recovered: recovered)
+        } catch {
+            lock.release()
+            throw error
+        }
+    }
+
+    /// Opens the store, runs `body`, and closes the store whether `body` throws or not.
+    public static func withStore<R>(
+        at directory: String,
+        configuration: Configuration = Configuration(),
+        _ body: (FileEventStore) async throws -> R
+    ) async throws -> R {
+        let store = try open(at: directory, configuration: configuration)
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    private init(
+        directory: String, configuration: Configuration, io: any FileIO, lock: DirectoryLock, recovered: Recovered
+    ) {
+        self.directory = directory
+        self.storeID = recovered.storeID
+        self.configuration = configuration
+        self.io = io
+        self.lock = lock
+        self.engine = Mutex(recovered.state)
+        self.notifier = CommitNotifier(head: recovered.state.table.durableHead)
+        self.writer = Writer(
+            segmentsDirectory: directory + "/" + Recovery.segmentsDirectoryName,
+            active: recovered.active,
+            segmentSize: Int64(configuration.segmentSize)
+        )
+        configuration.logger.info(
+            "Opened file store",
+            metadata: [
+                "directory": "\(directory)", "events": "\(recovered.state.table.durableHead)",
+                "segments": "\(recovered.state.segments.count)",
+            ]
+        )
+    }
+
+    deinit {
+        let segments = engine.withLock { state in
+            defer { state.segments = [] }
+            return state.segments
+        }
+        for segment in segments { io.close(segment.fd) }
+        lock.release()
+    }
+
+    /// Finishes queued appends, then closes the files and releases the directory. Later calls fail with
+    /// ``Annals/EventStoreError/Code/storeClosed``; subscriptions end by throwing it.
+    public func close() async {
+        let alreadyClosed = engine.withLock { state in
+            defer { state.isClosed = true }
+            return state.isClosed
+        }
+        if alreadyClosed { return }
+        await writer.drain(self)
+        notifier.finish(throwing: EventStoreError(.storeClosed, "The store is closed."))
+        configuration.logger.info("Closed file store", metadata: ["directory": "\(directory)"])
+    }
+
+    // MARK: Writing
+
+    public func append(
+        _ events: [EventData],
+        to stream: StreamName,
+        expecting expected: ExpectedRevision
+    ) async throws -> AppendResult {
+        try configuration.limits.check(events, stream: stream)
+        try checkOpen()
+        return try await withCheckedThrowingContinuation { continuation in
+            writer.enqueue(
+                .append(AppendRequest(events: events, stream: stream, expected: expected, continuation: continuation)),
+                store: self)
+        }
+    }
+
+    public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
+        try metadata.validate()
+        try checkOpen()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writer.enqueue(
+                .control(
+                    ControlRequest(
+                        kind: .metadata, stream: stream, expected: .any, metadata: metadata, continuation: continuation)
+                ),
+                store: self
+            )
+        }
+    }
+
+    public func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        try checkOpen()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writer.enqueue(
+                .control(
+                    ControlRequest(
+                        kind: .softDelete, stream: stream, expected: expected, metadata: nil, continuation: continuation
+                    )),
+                store: self
+            )
+        }
+    }
+
+    public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        try checkOpen()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writer.enqueue(
+                .control(
+                    ControlRequest(
+                        kind: .tombstone, stream: stream, expected: expected, metadata: nil, continuation: continuation)
+                ),
+                store: self
+            )
+        }
+    }
+
+    func checkOpen() throws(EventStoreError) {
+        let (closed, failure) = engine.withLock { ($0.isClosed, $0.failure) }
+        if closed { throw EventStoreError(.storeClosed, "The store is closed.") }
+        if let failure { throw failure }
+    }
+
+    // MARK: Reading
+
+    /// How many candidate positions a read copies out of the lock at a time.
+    static let readChunk = 1_024
+
+    public func read(
+        _ stream: StreamName,
+        from revision: StreamRevision?,
+        direction: ReadDirection,
+        limit: Int
+    ) async throws -> [RecordedEvent] {
+        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+        try checkNotClosed()
+        let now = configuration.clock()
+        var result: [RecordedEvent] = []
+        var cursor = revision
+        while true {
+            // Copy a chunk of (revision, position, location) out of the lock.
+            let (chunk, metadata, segments) = try engine.withLock { state throws(EventStoreError) in
+                let (positions, metadata, reversed) = try state.table.streamPositions(
+                    stream,
+                    from: cursor,
+                    direction: direction
+                )
+                let indices =
+                    reversed
+                    ? Array(positions.indices.reversed().prefix(Self.readChunk))
+                    : Array(positions.indices.prefix(Self.readChunk))
+                let chunk = indices.map { (UInt64($0), positions[$0], state.locations[Int(positions[$0])]) }
+                return (chunk, metadata, state.segments)
+            }
+            guard limit > 0, let last = chunk.last else { return result }
+            var loader = EventLoader(io: io, segments: segments, storeID: storeID)
+            for (_, position, location) in chunk {
+                let event = try loader.event(at: position, location: location)
+                if metadata.isWithinMaxAge(recordedAt: event.recordedAt, now: now) {
+                    result.append(event)
+                    if result.count == limit { return result }
+                }
+            }
+            guard chunk.count == Self.readChunk else { return result }
+            switch direction {
+            case .forwards: cursor = StreamRevision(last.0 + 1)
+            case .backwards:
+                guard last.0 > 0 else { return result }
+                cursor = StreamRevision(last.0 - 1)
+            }
+        }
+    }
+
+    public func readAll(
+        from position: Position?,
+        direction: ReadDirection,
+        filter: EventFilter,
+        limit: Int
+    ) async throws -> [RecordedEvent] {
+        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+        try checkNotClosed()
+        var result: [RecordedEvent] = []
+        var cursor = position
+        while limit > 0 {
+            let (chunk, segments) = engine.withLock { state in
+                var chunk: [(UInt64, UInt64)] = []
+                state.table.allPositions(from: cursor, direction: direction, filter: filter).visit { position in
+                    chunk.append((position, state.locations[Int(position)]))
+                    return chunk.count < Self.readChunk
+                }
+                return (chunk, state.segments)
+            }
+            guard let last = chunk.last else { return result }
+            var loader = EventLoader(io: io, segments: segments, storeID: storeID)
+            for (position, location) in chunk {
+                let event = try loader.event(at: position, location: location)
+                if filter.isEmpty || filter.matches(event) {
+                    result.append(event)
+                    if result.count == limit { return result }
+                }
+            }
+            guard chunk.count == Self.readChunk else { return result }
+            switch direction {
+            case .forwards: cursor = Position(last.0 + 1)
+            case .backwards:
+                guard last.0 > 0 else { return result }
+                cursor = Position(last.0 - 1)
+            }
+        }
+        return result
+    }
+
+    public func streamInfo(_ stream: StreamName) async throws -> StreamInfo? {
+        try checkNotClosed()
+        let now = configuration.clock()
+        return try engine.withLock { state in
+            var loader = EventLoader(io: io, segments: state.segments, storeID: storeID)
+            return try state.table.info(stream, now: now) { position in
+                try loader.event(at: position, location: state.locations[Int(position)]).recordedAt
+            }
+        }
+    }
+
+    public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
+        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
+        try checkNotClosed()
+        let now = configuration.clock()
+        return try engine.withLock { state in
+            var loader = EventLoader(io: io, segments: state.segments, storeID: storeID)
+            return try state.table.listStreams(after: after, limit: limit, now: now) { position in
+                try loader.event(at: position, location: state.locations[Int(position)]).recordedAt
+            }
+        }
+    }
+
+    public func headPosition() async throws -> Position {
+        try checkNotClosed()
+        return Position(engine.withLock { $0.table.durableHead })
+    }
+
+    public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
+        let pageSize = configuration.subscriptionPageSize
+        let head = notifier.head
+        return EventSubscription { [notifier] in
+            CatchUpSubscriptionSource(
+                store: self,
+                notifier: notifier,
+                target: target,
+                start: start,
+                pageSize: pageSize,
+                endHead: head
+            )
+        }
+    }
+
+    private func checkNotClosed() throws(EventStoreError) {
+        if engine.withLock({ $0.isClosed }) { throw EventStoreError(.storeClosed, "The store is closed.") }
+    }
+}

@@ -1,0 +1,231 @@
+import Annals
+import Foundation
+
+/// What opening a store directory found.
+struct Recovered {
+    var storeID: UUID
+    var state: EngineState
+    var active: ActiveSegment
+}
+
+/// Opens a store directory: checks its identity, scans every segment, rebuilds the stream table, and
+/// repairs only what a crash can leave behind.
+///
+/// The rules:
+/// - A torn record, zeros or junk at the very end of the last segment is an append that was never
+///   acknowledged: it is cut away (the bytes are zeroed) — but only when no valid record follows it.
+/// - Any other damage (a bad checksum in a sealed segment, or before a valid record) is refused with the
+///   segment and offset: cutting it away could lose acknowledged events.
+/// - A segment of another store, a missing segment, or an unknown format version is refused.
+/// - A last segment whose header was never completed (a crash while creating it) holds nothing
+///   acknowledged and is removed.
+struct Recovery {
+    static let segmentsDirectoryName = "segments"
+
+    let directory: String
+    let io: any FileIO
+    let configuration: FileEventStore.Configuration
+
+    var segmentsDirectory: String { directory + "/" + Self.segmentsDirectoryName }
+
+    func run() throws -> Recovered {
+        let identity = try loadOrCreateIdentity()
+        var state = EngineState()
+        var files = try segmentFiles()
+        var scanned: [(file: SegmentFile, end: Int64)] = []
+        for (index, entry) in files.enumerated() {
+            let isLast = index == files.count - 1
+            let path = segmentsDirectory + "/" + entry.name
+            let fd = try io.open(path, create: false)
+            var keep = false
+            defer { if !keep { io.close(fd) } }
+            let size = try io.size(fd)
+            switch SegmentHeader.decode(try io.read(fd, count: SegmentHeader.size, at: 0)) {
+            case .success(let header):
+                guard header.storeID == identity.storeID else {
+                    throw corrupted("Segment \(path) belongs to another store (\(header.storeID)).")
+                }
+                guard header.firstPosition == entry.firstPosition else {
+                    throw corrupted("Segment \(path) says it starts at position \(header.firstPosition).")
+                }
+            case .failure(.unknownVersion(let version)):
+                throw corrupted(
+                    "Segment \(path) has format version \(version); this Annals reads version \(RecordFormat.formatVersion)."
+                )
+            case .failure:
+                var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
+                if isLast, index > 0 || entry.firstPosition == 0, try scanner.hasValidFrame(after: 0) == nil {
+                    // Created but never completed: nothing in it was ever acknowledged.
+                    configuration.logger.warning(
+                        "Removing a segment whose creation was interrupted", metadata: ["path": "\(path)"])
+                    try io.remove(path)
+                    try io.syncDirectory(segmentsDirectory)
+                    files.removeLast()
+                    continue
+                }
+                throw corrupted("Segment \(path) has a damaged header.")
+            }
+            let head = state.table.head
+            guard entry.firstPosition == head else {
+                throw corrupted(
+                    entry.firstPosition > head
+                        ? "Events \(head)..<\(entry.firstPosition) are missing: a segment before \(path) is gone."
+                        : "Segment \(path) starts at \(entry.firstPosition), but the log before it ends at \(head)."
+                )
+            }
+            let segmentIndex = state.segments.count
+            var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
+            let outcome = try scanner.scan(from: Int64(SegmentHeader.size)) {
+                offset, header, kind, frame throws(RecordFormat.FrameProblem) in
+                try apply(frame, header: header, kind: kind, offset: offset, segment: segmentIndex, to: &state)
+            }
+            var end: Int64
+            switch outcome {
+            case .end(let offset):
+                end = offset
+                if offset < size, let later = try scanner.hasValidFrame(after: offset) {
+                    throw corrupted("Segment \(path) has zeros at offset \(offset) before a valid record at \(later).")
+                }
+            case .problem(let offset, let problem):
+                if let later = try scanner.hasValidFrame(after: offset) {
+                    throw corrupted(
+                        "Segment \(path) is damaged at offset \(offset) (\(problem)), before a valid record at \(later)."
+                    )
+                }
+                guard isLast else {
+                    throw corrupted("Segment \(path) is damaged at offset \(offset) (\(problem)).")
+                }
+                configuration.logger.warning(
+                    "Cutting away a torn record at the end of the log",
+                    metadata: ["path": "\(path)", "offset": "\(offset)", "problem": "\(problem)"]
+                )
+                try io.truncate(fd, to: offset)
+                try io.preallocate(fd, size: max(Int64(configuration.segmentSize), offset))
+                try io.sync(fd)
+                end = offset
+            }
+            keep = true
+            state.segments.append(SegmentFile(firstPosition: entry.firstPosition, path: path, fd: fd))
+            scanned.append((state.segments[segmentIndex], end))
+        }
+        state.table.durableHead = state.table.head
+        let active: ActiveSegment
+        if let last = scanned.last {
+            active = ActiveSegment(
+                index: scanned.count - 1, fd: last.file.fd, firstPosition: last.file.firstPosition,
+                writeOffset: last.end)
+        } else {
+            let segment = try Self.createSegment(
+                directory: segmentsDirectory,
+                firstPosition: state.table.head,
+                storeID: identity.storeID,
+                size: Int64(configuration.segmentSize),
+                io: io
+            )
+            state.segments.append(segment)
+            active = ActiveSegment(
+                index: 0, fd: segment.fd, firstPosition: segment.firstPosition, writeOffset: Int64(SegmentHeader.size))
+        }
+        return Recovered(storeID: identity.storeID, state: state, active: active)
+    }
+
+    /// Applies one valid record to the table; throws when it does not fit where it stands.
+    private func apply(
+        _ frame: UnsafeRawBufferPointer,
+        header: RecordFormat.FrameHeader,
+        kind: RecordFormat.Kind,
+        offset: Int64,
+        segment: Int,
+        to state: inout EngineState
+    ) throws(RecordFormat.FrameProblem) {
+        guard header.position == state.table.head else {
+            throw .wrongPosition(expected: state.table.head, found: header.position)
+        }
+        switch kind {
+        case .events:
+            let record = try RecordFormat.decodeEvents(frame, header: header)
+            let expectedRevision = UInt64(state.table.streams[record.stream]?.positions.count ?? 0)
+            guard record.firstRevision == expectedRevision else { throw .malformedBody }
+            state.table.apply(record.events, to: record.stream)
+            let location = Location.pack(segment: segment, offset: offset)
+            for _ in record.events { state.locations.append(location) }
+        case .metadata, .softDelete, .tombstone:
+            let record = try RecordFormat.decodeControl(frame, header: header, kind: kind)
+            switch kind {
+            case .metadata: state.table.applyMetadata(record.metadata ?? StreamMetadata(), for: record.stream)
+            case .softDelete: state.table.applyDelete(record.stream, tombstone: false)
+            default: state.table.applyDelete(record.stream, tombstone: true)
+            }
+        }
+    }
+
+    private func loadOrCreateIdentity() throws -> StoreIdentity {
+        let path = directory + "/" + StoreIdentity.fileName
+        try io.makeDirectory(segmentsDirectory)
+        if io.fileExists(path) {
+            let fd = try io.open(path, create: false)
+            defer { io.close(fd) }
+            guard let identity = StoreIdentity.decode(try io.read(fd, count: 64, at: 0)) else {
+                throw corrupted("\(path) is damaged.")
+            }
+            guard identity.formatVersion == UInt32(RecordFormat.formatVersion) else {
+                throw corrupted(
+                    "The store has format version \(identity.formatVersion); this Annals reads version \(RecordFormat.formatVersion)."
+                )
+            }
+            return identity
+        }
+        guard try segmentFiles().isEmpty else {
+            throw corrupted("\(path) is missing, but the directory holds segments.")
+        }
+        let identity = StoreIdentity(storeID: UUID(), formatVersion: UInt32(RecordFormat.formatVersion))
+        let temporary = path + ".tmp"
+        let fd = try io.open(temporary, create: true)
+        defer { io.close(fd) }
+        try io.truncate(fd, to: 0)
+        try io.write(fd, identity.encoded(), at: 0)
+        try io.sync(fd)
+        try io.rename(temporary, to: path)
+        try io.syncDirectory(directory)
+        return identity
+    }
+
+    private func segmentFiles() throws -> [(name: String, firstPosition: UInt64)] {
+        try io.contents(ofDirectory: segmentsDirectory).compactMap { name in
+            SegmentHeader.firstPosition(fromFileName: name).map { (name, $0) }
+        }
+        .sorted { $0.firstPosition < $1.firstPosition }
+    }
+
+    private func corrupted(_ message: String) -> EventStoreError {
+        EventStoreError(.corruptedStorage, message)
+    }
+
+    /// Creates a segment: header written, space preallocated, file and directory synced before it counts.
+    static func createSegment(
+        directory: String,
+        firstPosition: UInt64,
+        storeID: UUID,
+        size: Int64,
+        io: any FileIO
+    ) throws -> SegmentFile {
+        let path = directory + "/" + SegmentHeader.fileName(firstPosition: firstPosition)
+        let fd = try io.open(path, create: true)
+        do {
+            try io.truncate(fd, to: 0)
+            try io.preallocate(fd, size: size)
+            let header = SegmentHeader(
+                formatVersion: UInt32(RecordFormat.formatVersion),
+                storeID: storeID,
+                firstPosition: firstPosition
+            )
+            try io.write(fd, header.encoded(), at: 0)
+            try io.sync(fd)
+            try io.syncDirectory(directory)
+            return SegmentFile(firstPosition: firstPosition, path: path, fd: fd)
+        } catch {
+            io.close(fd)
+            throw error
+        }
+    }
+}

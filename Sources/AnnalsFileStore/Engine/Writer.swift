@@ -1,0 +1,286 @@
+import Annals
+import Dispatch
+import Foundation
+import Synchronization
+
+struct AppendRequest {
+    var events: [EventData]
+    var stream: StreamName
+    var expected: ExpectedRevision
+    var continuation: CheckedContinuation<AppendResult, any Error>
+}
+
+struct ControlRequest {
+    var kind: RecordFormat.Kind
+    var stream: StreamName
+    var expected: ExpectedRevision
+    var metadata: StreamMetadata?
+    var continuation: CheckedContinuation<Void, any Error>
+}
+
+enum WriteRequest {
+    case append(AppendRequest)
+    case control(ControlRequest)
+}
+
+/// The segment the writer appends to.
+struct ActiveSegment {
+    var index: Int
+    var fd: Int32
+    var firstPosition: UInt64
+    /// Where the next record goes; everything before it is durable.
+    var writeOffset: Int64
+}
+
+/// The single writer: greedy group commit on a dedicated thread.
+///
+/// Appends queue up while a flush is in progress; the writer then takes all of them, decides each in
+/// order against the stream table (which already holds the earlier ones of the group, above the durable
+/// head), encodes them into one reused buffer, writes it with one call, flushes once, and only then
+/// moves the durable head and resumes every caller. No timers: a lone append is flushed at once, and
+/// the batch grows by itself with the load. Control records (metadata, deletes) are committed alone.
+///
+/// Blocking calls (`pwrite`, `fdatasync`) run on the writer's own dispatch queue, never on Swift's
+/// cooperative pool. Everything but `pending` is touched only on that queue.
+final class Writer: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "annals.file-store.writer")
+    private let pending = Mutex<(requests: [WriteRequest], isRunning: Bool)>(([], false))
+    private let segmentsDirectory: String
+    private let segmentSize: Int64
+    private var active: ActiveSegment
+    private var buffer = ByteWriter(capacity: 1 << 20)
+    private var isClosed = false
+
+    init(segmentsDirectory: String, active: ActiveSegment, segmentSize: Int64) {
+        self.segmentsDirectory = segmentsDirectory
+        self.active = active
+        self.segmentSize = segmentSize
+    }
+
+    func enqueue(_ request: WriteRequest, store: FileEventStore) {
+        let start = pending.withLock { pending in
+            pending.requests.append(request)
+            if pending.isRunning { return false }
+            pending.isRunning = true
+            return true
+        }
+        if start { queue.async { self.run(store) } }
+    }
+
+    /// Waits until every request queued so far is done; later requests fail with `store-closed`.
+    func drain(_ store: FileEventStore) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.run(store)
+                self.isClosed = true
+                continuation.resume()
+            }
+        }
+    }
+
+    private func run(_ store: FileEventStore) {
+        while true {
+            let requests: [WriteRequest] = pending.withLock { pending in
+                if pending.requests.isEmpty {
+                    pending.isRunning = false
+                    return []
+                }
+                defer { pending.requests = [] }
+                return pending.requests
+            }
+            if requests.isEmpty { return }
+            var group: [AppendRequest] = []
+            for request in requests {
+                switch request {
+                case .append(let append):
+                    group.append(append)
+                case .control(let control):
+                    if !group.isEmpty { commit(group, store) }
+                    group = []
+                    commit(control, store)
+                }
+            }
+            if !group.isEmpty { commit(group, store) }
+        }
+    }
+
+    // MARK: Appends
+
+    private func commit(_ group: [AppendRequest], _ store: FileEventStore) {
+        if let refusal = refusal(store) {
+            for request in group { request.continuation.resume(throwing: refusal) }
+            return
+        }
+        let sizes = group.map { RecordFormat.eventsRecordSize(stream: $0.stream, events: $0.events) }
+        do {
+            try rollIfNeeded(adding: Int64(sizes.reduce(0, +)), store)
+        } catch {
+            let failure = fail(store, error)
+            for request in group { request.continuation.resume(throwing: failure) }
+            return
+        }
+        let now = store.configuration.clock()
+        var outcomes: [Result<AppendResult, EventStoreError>] = []
+        var accepted: [(request: AppendRequest, firstRevision: UInt64, firstPosition: UInt64)] = []
+        var pendingEvents: [UInt64: EventData] = [:]
+        store.engine.withLock { state in
+            var offset = active.writeOffset
+            for (request, size) in zip(group, sizes) {
+                do throws(EventStoreError) {
+                    let decision = try state.table.decide(
+                        request.events, to: request.stream, expecting: request.expected
+                    ) {
+                        position throws(EventStoreError) in
+                        if let event = pendingEvents[position] { return event }
+                        var loader = EventLoader(io: store.io, segments: state.segments, storeID: store.storeID)
+                        return try loader.event(at: position, location: state.locations[Int(position)]).eventData
+                    }
+                    switch decision {
+                    case .idempotent(let original):
+                        outcomes.append(.success(original))
+                    case .write(let firstRevision, let firstPosition):
+                        let result = state.table.apply(request.events, to: request.stream)
+                        let location = Location.pack(segment: active.index, offset: offset)
+                        for (index, event) in request.events.enumerated() {
+                            state.locations.append(location)
+                            pendingEvents[firstPosition + UInt64(index)] = event
+                        }
+                        offset += Int64(size)
+                        accepted.append((request, firstRevision, firstPosition))
+                        outcomes.append(.success(result))
+                    }
+                } catch {
+                    outcomes.append(.failure(error))
+                }
+            }
+        }
+        if !accepted.isEmpty {
+            buffer.reset()
+            for item in accepted {
+                RecordFormat.encodeEvents(
+                    into: &buffer,
+                    storeID: store.storeID,
+                    position: item.firstPosition,
+                    stream: item.request.stream,
+                    firstRevision: item.firstRevision,
+                    recordedAt: now,
+                    events: item.request.events
+                )
+            }
+            do {
+                try flush(store)
+            } catch {
+                let failure = fail(store, error)
+                for request in group { request.continuation.resume(throwing: failure) }
+                return
+            }
+        }
+        for (request, outcome) in zip(group, outcomes) { request.continuation.resume(with: outcome) }
+    }
+
+    // MARK: Control records
+
+    private func commit(_ request: ControlRequest, _ store: FileEventStore) {
+        if let refusal = refusal(store) {
+            request.continuation.resume(throwing: refusal)
+            return
+        }
+        let checked: Result<UInt64, EventStoreError> = store.engine.withLock { state in
+            do throws(EventStoreError) {
+                switch request.kind {
+                case .metadata: try state.table.checkMetadata(request.metadata ?? StreamMetadata(), for: request.stream)
+                default: try state.table.checkDelete(request.stream, expecting: request.expected)
+                }
+                return .success(state.table.head)
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard case .success(let head) = checked else {
+            if case .failure(let error) = checked { request.continuation.resume(throwing: error) }
+            return
+        }
+        buffer.reset()
+        let metadataJSON = request.metadata.map { (try? JSONEncoder().encode($0)) ?? Data() }
+        RecordFormat.encodeControl(
+            into: &buffer,
+            kind: request.kind,
+            storeID: store.storeID,
+            position: head,
+            stream: request.stream,
+            metadata: metadataJSON
+        )
+        do {
+            try rollIfNeeded(adding: Int64(buffer.count), store)
+            try flush(store)
+        } catch {
+            request.continuation.resume(throwing: fail(store, error))
+            return
+        }
+        store.engine.withLock { state in
+            switch request.kind {
+            case .metadata: state.table.applyMetadata(request.metadata ?? StreamMetadata(), for: request.stream)
+            case .softDelete: state.table.applyDelete(request.stream, tombstone: false)
+            case .tombstone: state.table.applyDelete(request.stream, tombstone: true)
+            case .events: break
+            }
+        }
+        request.continuation.resume()
+    }
+
+    // MARK: I/O
+
+    /// Writes the buffer at the end of the active segment, flushes it, and makes what it holds visible.
+    private func flush(_ store: FileEventStore) throws {
+        try buffer.bytes.withUnsafeBytes { try store.io.write(active.fd, $0, at: active.writeOffset) }
+        try store.io.sync(active.fd)
+        active.writeOffset += Int64(buffer.count)
+        let head = store.engine.withLock { state in
+            state.table.durableHead = state.table.head
+            return state.table.head
+        }
+        store.notifier.publish(head: head)
+    }
+
+    /// Starts a new segment when the next write would not fit the active one (unless the active one
+    /// holds no events yet: two segments never share a first position).
+    private func rollIfNeeded(adding bytes: Int64, _ store: FileEventStore) throws {
+        guard active.writeOffset > Int64(SegmentHeader.size), active.writeOffset + bytes > segmentSize else { return }
+        let head = store.engine.withLock { $0.table.head }
+        guard head > active.firstPosition else { return }
+        // Seal: cut the preallocated tail, so a sealed segment ends exactly after its last record.
+        try store.io.truncate(active.fd, to: active.writeOffset)
+        try store.io.sync(active.fd)
+        let segment = try Recovery.createSegment(
+            directory: segmentsDirectory,
+            firstPosition: head,
+            storeID: store.storeID,
+            size: segmentSize,
+            io: store.io
+        )
+        let index = store.engine.withLock { state in
+            state.segments.append(segment)
+            return state.segments.count - 1
+        }
+        active = ActiveSegment(
+            index: index, fd: segment.fd, firstPosition: head, writeOffset: Int64(SegmentHeader.size))
+    }
+
+    private func refusal(_ store: FileEventStore) -> EventStoreError? {
+        if isClosed { return EventStoreError(.storeClosed, "The store is closed.") }
+        return store.engine.withLock { $0.failure }
+    }
+
+    /// Puts the store into the failed state: nothing after this is acknowledged.
+    private func fail(_ store: FileEventStore, _ error: any Error) -> EventStoreError {
+        let failure = EventStoreError(
+            .storeFailed,
+            "A write to the log failed (\(error)); the store accepts no more appends. Reopen it to recover."
+        )
+        store.engine.withLock { state in
+            if state.failure == nil { state.failure = failure }
+        }
+        store.configuration.logger.critical("File store failed", metadata: ["error": "\(error)"])
+        return failure
+    }
+}

@@ -1,0 +1,15 @@
+import Annals
+import AnnalsTesting
+import Testing
+
+extension ConformanceCheck: CustomTestStringConvertible {
+    public var testDescription: String { description }
+}
+
+@Suite("FileEventStore conformance")
+struct FileStoreConformanceTests {
+    @Test("obeys", .timeLimit(.minutes(2)), arguments: EventStoreConformance.checks)
+    func obeys(_ check: ConformanceCheck) async throws {
+        try await check.run(FileStoreHarness())
+    }
+}

@@ -1,0 +1,107 @@
+import Annals
+import Foundation
+
+/// A small domain for the core's tests: a counter with a ceiling.
+struct Incremented: Codable, Sendable, Equatable {
+    var by: Int
+}
+
+struct Reset: Codable, Sendable, Equatable {
+    var reason: String
+}
+
+enum CounterEvent: Sendable, Equatable {
+    case incremented(Incremented)
+    case reset(Reset)
+
+    static let codec = EventCodec<CounterEvent>()
+        .registering(Incremented.self, as: "Incremented", CounterEvent.incremented)
+        .registering(Reset.self, as: "Reset", CounterEvent.reset)
+}
+
+enum CounterCommand: Sendable {
+    case increment(Int)
+    case reset(String)
+}
+
+enum CounterRejection: Error, Equatable {
+    case ceilingReached(current: Int)
+    case nothingToReset
+}
+
+struct CounterState: Codable, Sendable, Equatable {
+    var value = 0
+    var increments = 0
+}
+
+struct CounterDecider: Decider {
+    var ceiling = 100
+
+    var initialState: CounterState { CounterState() }
+
+    func decide(_ command: CounterCommand, state: CounterState) throws(CounterRejection) -> [CounterEvent] {
+        switch command {
+        case .increment(let amount):
+            guard state.value + amount <= ceiling else { throw .ceilingReached(current: state.value) }
+            return [.incremented(Incremented(by: amount))]
+        case .reset(let reason):
+            guard state.value != 0 else { throw .nothingToReset }
+            return [.reset(Reset(reason: reason))]
+        }
+    }
+
+    func evolve(_ state: CounterState, _ event: CounterEvent) -> CounterState {
+        var state = state
+        switch event {
+        case .incremented(let event):
+            state.value += event.by
+            state.increments += 1
+        case .reset:
+            state.value = 0
+        }
+        return state
+    }
+}
+
+/// A store that lets a test act just before each append reaches the real store.
+struct InterferingStore: EventStore {
+    let base: InMemoryEventStore
+    let beforeAppend: @Sendable (StreamName) async throws -> Void
+
+    func append(_ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision) async throws
+        -> AppendResult
+    {
+        try await beforeAppend(stream)
+        return try await base.append(events, to: stream, expecting: expected)
+    }
+
+    func read(_ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int) async throws
+        -> [RecordedEvent]
+    {
+        try await base.read(stream, from: revision, direction: direction, limit: limit)
+    }
+
+    func readAll(from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int) async throws
+        -> [RecordedEvent]
+    {
+        try await base.readAll(from: position, direction: direction, filter: filter, limit: limit)
+    }
+
+    func streamInfo(_ stream: StreamName) async throws -> StreamInfo? { try await base.streamInfo(stream) }
+    func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
+        try await base.listStreams(after: after, limit: limit)
+    }
+    func headPosition() async throws -> Position { try await base.headPosition() }
+    func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
+        try await base.setMetadata(metadata, for: stream)
+    }
+    func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        try await base.delete(stream, expecting: expected)
+    }
+    func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        try await base.tombstone(stream, expecting: expected)
+    }
+    func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
+        base.subscribe(to: target, from: start)
+    }
+}
