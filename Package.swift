@@ -56,7 +56,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AnnalsFileStoreTests",
-            dependencies: ["Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI"]
+            dependencies: [
+                "Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ExamplesTests",

@@ -8,11 +8,11 @@ struct AnnalsCommand: AsyncParsableCommand {
         commandName: "annals",
         abstract: "Annals: an event store and event-sourcing toolkit for Swift.",
         discussion: """
-            Today the tool reports its version. The file store, PostgreSQL store and server bring \
-            `serve`, `append`, `read`, `subscribe`, `streams`, `verify`, `export`, `import` and `bench`.
+            Works directly on a file store's data directory (--data DIR). The server brings `serve` and \
+            remote use (--server URL).
             """,
         version: AnnalsVersion.current,
-        subcommands: [Version.self]
+        subcommands: [Append.self, Read.self, Streams.self, Verify.self, Bench.self, Version.self, CrashWorkload.self]
     )
 }
 

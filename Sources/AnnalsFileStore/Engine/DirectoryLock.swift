@@ -1,4 +1,5 @@
 import Annals
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -12,7 +13,8 @@ import Annals
 /// The kernel drops the lock when the process dies, so a crash never leaves a store locked.
 final class DirectoryLock: Sendable {
     static let fileName = "annals.lock"
-    let fd: Int32
+    private let fd: Int32
+    private let isHeld = Mutex(true)
 
     init(directory: String) throws(EventStoreError) {
         let path = directory + "/" + Self.fileName
@@ -45,6 +47,12 @@ final class DirectoryLock: Sendable {
 
     /// Releases the lock (also released by the kernel when the process ends).
     func release() {
+        guard
+            isHeld.withLock({ held in
+                defer { held = false }
+                return held
+            })
+        else { return }
         _ = flock(fd, LOCK_UN)
         Glibc.close(fd)
     }

@@ -137,15 +137,11 @@ public final class FileEventStore: EventStore {
     }
 
     deinit {
-        let segments = engine.withLock { state in
-            defer { state.segments = [] }
-            return state.segments
-        }
-        for segment in segments { io.close(segment.fd) }
-        lock.release()
+        releaseResources()
     }
 
-    /// Finishes queued appends, then closes the files and releases the directory. Later calls fail with
+    /// Finishes queued appends, then closes the files and releases the directory, so another process
+    /// (or another `open` in this one) can open it. Later calls fail with
     /// ``Annals/EventStoreError/Code/storeClosed``; subscriptions end by throwing it.
     public func close() async {
         let alreadyClosed = engine.withLock { state in
@@ -155,7 +151,17 @@ public final class FileEventStore: EventStore {
         if alreadyClosed { return }
         await writer.drain(self)
         notifier.finish(throwing: EventStoreError(.storeClosed, "The store is closed."))
+        releaseResources()
         configuration.logger.info("Closed file store", metadata: ["directory": "\(directory)"])
+    }
+
+    private func releaseResources() {
+        let segments = engine.withLock { state in
+            defer { state.segments = [] }
+            return state.segments
+        }
+        for segment in segments { io.close(segment.fd) }
+        lock.release()
     }
 
     // MARK: Writing

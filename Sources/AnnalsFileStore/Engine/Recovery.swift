@@ -77,7 +77,7 @@ struct Recovery {
             var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
             let outcome = try scanner.scan(from: Int64(SegmentHeader.size)) {
                 offset, header, kind, frame throws(RecordFormat.FrameProblem) in
-                try apply(frame, header: header, kind: kind, offset: offset, segment: segmentIndex, to: &state)
+                try Self.apply(frame, header: header, kind: kind, offset: offset, segment: segmentIndex, to: &state)
             }
             var end: Int64
             switch outcome {
@@ -130,7 +130,7 @@ struct Recovery {
     }
 
     /// Applies one valid record to the table; throws when it does not fit where it stands.
-    private func apply(
+    static func apply(
         _ frame: UnsafeRawBufferPointer,
         header: RecordFormat.FrameHeader,
         kind: RecordFormat.Kind,
@@ -146,6 +146,8 @@ struct Recovery {
             let record = try RecordFormat.decodeEvents(frame, header: header)
             let expectedRevision = UInt64(state.table.streams[record.stream]?.positions.count ?? 0)
             guard record.firstRevision == expectedRevision else { throw .malformedBody }
+            // An id stored twice would make idempotent retries ambiguous: the log is damaged.
+            guard record.events.allSatisfy({ state.table.eventIDs[$0.id] == nil }) else { throw .malformedBody }
             state.table.apply(record.events, to: record.stream)
             let location = Location.pack(segment: segment, offset: offset)
             for _ in record.events { state.locations.append(location) }
@@ -159,7 +161,7 @@ struct Recovery {
         }
     }
 
-    private func loadOrCreateIdentity() throws -> StoreIdentity {
+    func loadOrCreateIdentity() throws -> StoreIdentity {
         let path = directory + "/" + StoreIdentity.fileName
         try io.makeDirectory(segmentsDirectory)
         if io.fileExists(path) {
@@ -190,7 +192,7 @@ struct Recovery {
         return identity
     }
 
-    private func segmentFiles() throws -> [(name: String, firstPosition: UInt64)] {
+    func segmentFiles() throws -> [(name: String, firstPosition: UInt64)] {
         try io.contents(ofDirectory: segmentsDirectory).compactMap { name in
             SegmentHeader.firstPosition(fromFileName: name).map { (name, $0) }
         }

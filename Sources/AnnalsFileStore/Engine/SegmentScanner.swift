@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Walks the records of one segment file in order, reading it in large chunks.
 ///
 /// Used by recovery and by `verify`. It validates each frame (magic, length, checksum, store, version)
@@ -70,18 +74,21 @@ struct SegmentScanner {
         let magic: [UInt8] = [0x41, 0x4E, 0x52, 0x43]
         while candidate + Int64(RecordFormat.overhead) <= fileSize {
             let bytes = try window(at: candidate, count: min(Self.chunkSize, Int(fileSize - candidate)))
-            var found: Int? = nil
-            bytes.withUnsafeBytes { buffer in
-                var index = 0
-                while index + 4 <= buffer.count {
-                    if buffer[index] == magic[0], buffer[index + 1] == magic[1], buffer[index + 2] == magic[2],
+            // memchr skips the zeros of a preallocated tail at memory speed.
+            let found: Int? = bytes.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return nil }
+                var from = 0
+                while from + 4 <= buffer.count {
+                    guard let hit = memchr(base + from, Int32(magic[0]), buffer.count - from) else { return nil }
+                    let index = base.distance(to: UnsafeRawPointer(hit))
+                    if index + 4 <= buffer.count, buffer[index + 1] == magic[1], buffer[index + 2] == magic[2],
                         buffer[index + 3] == magic[3]
                     {
-                        found = index
-                        return
+                        return index
                     }
-                    index += 1
+                    from = index + 1
                 }
+                return nil
             }
             guard let index = found else {
                 candidate += Int64(max(1, bytes.count - 3))

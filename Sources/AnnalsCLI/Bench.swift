@@ -1,0 +1,455 @@
+import Annals
+import AnnalsFileStore
+import ArgumentParser
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension AnnalsCommand {
+    /// `annals bench`: the performance scenarios of DESIGN §9, each durable figure beside a raw flush
+    /// probe measured in the same run.
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure the store against a raw flush probe run in the same invocation.",
+            discussion: """
+                The machine's flush latency changes by itself, so every durable figure is also reported as \
+                a ratio to the probe (write + fdatasync of a small record in a loop), which runs before and \
+                after the scenarios.
+                """
+        )
+
+        @Option(help: "The store to measure: file or memory.")
+        var store: String = "file"
+
+        @Option(name: .long, help: "The data directory (a temporary one by default; it must not exist yet).")
+        var data: String?
+
+        @Option(help: "Seconds each timed scenario runs.")
+        var seconds: Double = 2
+
+        @Option(help: "Events in the store opened for the recovery scenario.")
+        var recoveryEvents: Int = 200_000
+
+        @Flag(name: .long, help: "Print JSON.")
+        var json = false
+
+        func run() async throws {
+            guard store == "file" || store == "memory" else {
+                throw ValidationError("--store must be file or memory (postgres arrives with the PostgreSQL store).")
+            }
+            guard seconds > 0, seconds <= 600, recoveryEvents >= 0 else {
+                throw ValidationError("--seconds must be in (0, 600] and --recovery-events not negative.")
+            }
+            let temporary = data == nil
+            let directory = data ?? NSTemporaryDirectory() + "annals-bench-\(UUID().uuidString.prefix(8))"
+            if FileManager.default.fileExists(atPath: directory) {
+                throw ValidationError("\(directory) exists; bench needs a fresh directory.")
+            }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { if temporary { try? FileManager.default.removeItem(atPath: directory) } }
+
+            var results = BenchResults(store: store, directory: directory, seconds: seconds)
+            results.probeBefore = try FlushProbe.run(directory: directory, seconds: min(seconds, 2))
+            let scenarios = BenchScenarios(seconds: seconds)
+            if store == "file" {
+                try await FileEventStore.withStore(at: directory + "/store") { store in
+                    try await scenarios.run(on: store, into: &results)
+                }
+                results.recovery = try await scenarios.recovery(
+                    directory: directory + "/recovery", events: recoveryEvents)
+            } else {
+                try await scenarios.run(on: try InMemoryEventStore(), into: &results)
+            }
+            results.probeAfter = try FlushProbe.run(directory: directory, seconds: min(seconds, 2))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            } else {
+                print(results.table())
+            }
+        }
+    }
+}
+
+/// Writes and flushes a small record in a loop: the rate any durable store is bounded by.
+enum FlushProbe {
+    struct Result: Codable {
+        var flushesPerSecond: Double
+        var p50Microseconds: Double
+        var p99Microseconds: Double
+    }
+
+    static func run(directory: String, seconds: Double) throws -> Result {
+        let path = directory + "/flush-probe"
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ValidationError("Cannot create \(path).") }
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        _ = posix_fallocate(fd, 0, 64 * 1024 * 1024)
+        let record = [UInt8](repeating: 0x5A, count: 128)
+        var latencies: [Double] = []
+        var offset: off_t = 0
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: .seconds(seconds))
+        while clock.now < end {
+            let start = clock.now
+            _ = record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, offset) }
+            guard fdatasync(fd) == 0 else { throw ValidationError("fdatasync failed: errno \(errno).") }
+            latencies.append(start.duration(to: clock.now).microseconds)
+            offset = (offset + 128) % (60 * 1024 * 1024)
+        }
+        return Result(
+            flushesPerSecond: Double(latencies.count) / seconds,
+            p50Microseconds: percentile(latencies, 0.5),
+            p99Microseconds: percentile(latencies, 0.99)
+        )
+    }
+}
+
+/// The scenarios, on any store.
+struct BenchScenarios {
+    let seconds: Double
+    let clock = ContinuousClock()
+
+    static func event(_ size: Int = 128) -> EventData {
+        EventData(
+            type: "Benchmarked", data: Data(repeating: 0x61, count: size - "Benchmarked".utf8.count),
+            contentType: .binary)
+    }
+
+    func run(on store: some EventStore, into results: inout BenchResults) async throws {
+        // One event per append, awaited one by one.
+        let single = try StreamName("bench-single")
+        var latencies: [Double] = []
+        var end = clock.now.advanced(by: .seconds(seconds))
+        while clock.now < end {
+            let start = clock.now
+            _ = try await store.append([Self.event()], to: single, expecting: .any)
+            latencies.append(start.duration(to: clock.now).microseconds)
+        }
+        results.singleAppends = .init(
+            eventsPerSecond: Double(latencies.count) / seconds,
+            p50Microseconds: percentile(latencies, 0.5),
+            p99Microseconds: percentile(latencies, 0.99)
+        )
+
+        // 100 events per append.
+        let batched = try StreamName("bench-batched")
+        let batch = (0..<100).map { _ in Self.event() }
+        var appended = 0
+        latencies = []
+        end = clock.now.advanced(by: .seconds(seconds))
+        while clock.now < end {
+            let start = clock.now
+            _ = try await store.append(
+                batch.map {
+                    var event = $0
+                    event.id = UUID()
+                    return event
+                }, to: batched, expecting: .any)
+            latencies.append(start.duration(to: clock.now).microseconds)
+            appended += 100
+        }
+        results.batchedAppends = .init(
+            eventsPerSecond: Double(appended) / seconds,
+            p50Microseconds: percentile(latencies, 0.5),
+            p99Microseconds: percentile(latencies, 0.99)
+        )
+
+        // 64 concurrent appenders, one event each, different streams.
+        let deadline = clock.now.advanced(by: .seconds(seconds))
+        let all = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for writer in 0..<64 {
+                group.addTask {
+                    let stream = try StreamName("bench-concurrent-\(writer)")
+                    var latencies: [Double] = []
+                    while clock.now < deadline {
+                        let start = clock.now
+                        _ = try await store.append([Self.event()], to: stream, expecting: .any)
+                        latencies.append(start.duration(to: clock.now).microseconds)
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: [Double]()) { $0 += $1 }
+        }
+        results.concurrentAppends = .init(
+            eventsPerSecond: Double(all.count) / seconds,
+            p50Microseconds: percentile(all, 0.5),
+            p99Microseconds: percentile(all, 0.99)
+        )
+
+        // Reads: a 10,000-event stream, and $all.
+        let readStream = try StreamName("bench-read")
+        for _ in 0..<10 {
+            _ = try await store.append((0..<1_000).map { _ in Self.event() }, to: readStream, expecting: .any)
+        }
+        _ = try await store.read(readStream, from: nil, direction: .forwards, limit: .max)  // warm the cache
+        var start = clock.now
+        var rounds = 0
+        while start.duration(to: clock.now) < .seconds(min(seconds, 1)) || rounds == 0 {
+            let events = try await store.read(readStream, from: nil, direction: .forwards, limit: .max)
+            precondition(events.count == 10_000)
+            rounds += 1
+        }
+        results.readStreamEventsPerSecond = Double(rounds * 10_000) / start.duration(to: clock.now).seconds
+        let head = try await store.headPosition().value
+        start = clock.now
+        var read: UInt64 = 0
+        var next: Position? = nil
+        while read < head {
+            let page = try await store.readAll(from: next, direction: .forwards, filter: .all, limit: 4_096)
+            guard let last = page.last else { break }
+            read += UInt64(page.count)
+            next = last.position.next
+        }
+        results.readAllEventsPerSecond = Double(read) / start.duration(to: clock.now).seconds
+
+        // Live subscription delivery: from the append's acknowledgement to the subscriber.
+        let delivered = Mutex<[ContinuousClock.Instant]>([])
+        let (ready, readySignal) = AsyncStream.makeStream(of: Void.self)
+        let samples = 500
+        let subscriber = Task {
+            var iterator = store.subscribe(to: .all, from: .end).makeAsyncIterator()
+            readySignal.yield()
+            for _ in 0..<samples {
+                guard try await iterator.next() != nil else { break }
+                let now = clock.now
+                delivered.withLock { $0.append(now) }
+            }
+        }
+        var readyIterator = ready.makeAsyncIterator()
+        _ = await readyIterator.next()
+        let live = try StreamName("bench-live")
+        var acknowledged: [ContinuousClock.Instant] = []
+        for _ in 0..<samples {
+            _ = try await store.append([Self.event()], to: live, expecting: .any)
+            acknowledged.append(clock.now)
+            while delivered.withLock({ $0.count }) < acknowledged.count { await Task.yield() }
+        }
+        try await subscriber.value
+        let deliveries = delivered.withLock { $0 }
+        let gaps = zip(acknowledged, deliveries).map { max(0, $0.duration(to: $1).microseconds) }
+        results.subscriptionP50Microseconds = percentile(gaps, 0.5)
+        results.subscriptionP99Microseconds = percentile(gaps, 0.99)
+    }
+
+    /// Builds a store of `events` events, closes it, and times opening it again.
+    func recovery(directory: String, events: Int) async throws -> BenchResults.Recovery {
+        let baseline = residentBytes()
+        try await FileEventStore.withStore(at: directory) { store in
+            var written = 0
+            var stream = 0
+            while written < events {
+                let count = min(1_000, events - written)
+                _ = try await store.append(
+                    (0..<count).map { _ in Self.event() },
+                    to: try StreamName("recovery-\(stream % 1_000)"),
+                    expecting: .any
+                )
+                written += count
+                stream += 1
+            }
+        }
+        let bytes = directorySize(directory + "/segments")
+        let before = residentBytes()
+        let start = clock.now
+        let store = try FileEventStore.open(at: directory)
+        let elapsed = start.duration(to: clock.now).seconds
+        let after = residentBytes()
+        let head = try await store.headPosition().value
+        await store.close()
+        _ = baseline
+        return .init(
+            events: Int(head),
+            logBytes: bytes,
+            openSeconds: elapsed,
+            scanBytesPerSecond: Double(bytes) / max(elapsed, 1e-9),
+            indexBytesPerEvent: head == 0 ? 0 : Double(max(0, after - before)) / Double(head)
+        )
+    }
+}
+
+/// Everything `bench` measured.
+struct BenchResults: Codable {
+    struct Throughput: Codable {
+        var eventsPerSecond: Double
+        var p50Microseconds: Double
+        var p99Microseconds: Double
+    }
+
+    struct Recovery: Codable {
+        var events: Int
+        var logBytes: Int64
+        var openSeconds: Double
+        var scanBytesPerSecond: Double
+        var indexBytesPerEvent: Double
+    }
+
+    var store: String
+    var directory: String
+    var seconds: Double
+    var probeBefore: FlushProbe.Result?
+    var probeAfter: FlushProbe.Result?
+    var singleAppends: Throughput?
+    var batchedAppends: Throughput?
+    var concurrentAppends: Throughput?
+    var readStreamEventsPerSecond: Double?
+    var readAllEventsPerSecond: Double?
+    var subscriptionP50Microseconds: Double?
+    var subscriptionP99Microseconds: Double?
+    var recovery: Recovery?
+
+    /// The probe's rate: the mean of its runs before and after the scenarios.
+    var probeRate: Double {
+        let rates = [probeBefore, probeAfter].compactMap { $0?.flushesPerSecond }
+        return rates.isEmpty ? 0 : rates.reduce(0, +) / Double(rates.count)
+    }
+
+    /// Each durable figure as a ratio to the probe, with the DESIGN §9 target.
+    var ratios: [String: Double] {
+        guard probeRate > 0 else { return [:] }
+        var ratios: [String: Double] = [:]
+        if let singleAppends { ratios["singleAppendsToProbe"] = singleAppends.eventsPerSecond / probeRate }
+        if let batchedAppends { ratios["batchedEventsToProbe"] = batchedAppends.eventsPerSecond / probeRate }
+        if let concurrentAppends { ratios["concurrentEventsToProbe"] = concurrentAppends.eventsPerSecond / probeRate }
+        return ratios
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case store, directory, seconds, probeBefore, probeAfter, singleAppends, batchedAppends, concurrentAppends
+        case readStreamEventsPerSecond, readAllEventsPerSecond, subscriptionP50Microseconds
+        case subscriptionP99Microseconds, recovery, ratios, probeRate
+    }
+
+    init(store: String, directory: String, seconds: Double) {
+        self.store = store
+        self.directory = directory
+        self.seconds = seconds
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        store = try container.decode(String.self, forKey: .store)
+        directory = try container.decode(String.self, forKey: .directory)
+        seconds = try container.decode(Double.self, forKey: .seconds)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(store, forKey: .store)
+        try container.encode(directory, forKey: .directory)
+        try container.encode(seconds, forKey: .seconds)
+        try container.encodeIfPresent(probeBefore, forKey: .probeBefore)
+        try container.encodeIfPresent(probeAfter, forKey: .probeAfter)
+        try container.encode(probeRate, forKey: .probeRate)
+        try container.encodeIfPresent(singleAppends, forKey: .singleAppends)
+        try container.encodeIfPresent(batchedAppends, forKey: .batchedAppends)
+        try container.encodeIfPresent(concurrentAppends, forKey: .concurrentAppends)
+        try container.encodeIfPresent(readStreamEventsPerSecond, forKey: .readStreamEventsPerSecond)
+        try container.encodeIfPresent(readAllEventsPerSecond, forKey: .readAllEventsPerSecond)
+        try container.encodeIfPresent(subscriptionP50Microseconds, forKey: .subscriptionP50Microseconds)
+        try container.encodeIfPresent(subscriptionP99Microseconds, forKey: .subscriptionP99Microseconds)
+        try container.encodeIfPresent(recovery, forKey: .recovery)
+        try container.encode(ratios, forKey: .ratios)
+    }
+
+    func table() -> String {
+        var lines = ["Annals bench: \(store) store, \(seconds) s per scenario", ""]
+        func row(_ name: String, _ value: String, _ ratio: String = "", _ target: String = "") {
+            lines.append(
+                name.padding(toLength: 46, withPad: " ", startingAt: 0)
+                    + value.padding(toLength: 30, withPad: " ", startingAt: 0)
+                    + ratio.padding(toLength: 14, withPad: " ", startingAt: 0) + target
+            )
+        }
+        row("scenario", "measured", "vs probe", "target (DESIGN §9)")
+        if let probe = probeBefore {
+            row("flush probe (before)", "\(format(probe.flushesPerSecond))/s p50 \(format(probe.p50Microseconds)) µs")
+        }
+        if let probe = probeAfter {
+            row("flush probe (after)", "\(format(probe.flushesPerSecond))/s p50 \(format(probe.p50Microseconds)) µs")
+        }
+        let ratios = self.ratios
+        if let value = singleAppends {
+            row(
+                "1 event per append, awaited one by one",
+                "\(format(value.eventsPerSecond)) ev/s p99 \(format(value.p99Microseconds)) µs",
+                ratios["singleAppendsToProbe"].map { "\(format($0 * 100))%" } ?? "",
+                "≥ 90% of probe"
+            )
+        }
+        if let value = batchedAppends {
+            row(
+                "100 events per append",
+                "\(format(value.eventsPerSecond)) ev/s",
+                ratios["batchedEventsToProbe"].map { "\(format($0))×" } ?? "",
+                "≥ 50× probe"
+            )
+        }
+        if let value = concurrentAppends {
+            row(
+                "64 concurrent appenders, 1 event each",
+                "\(format(value.eventsPerSecond)) ev/s p50 \(format(value.p50Microseconds)) p99 \(format(value.p99Microseconds)) µs",
+                ratios["concurrentEventsToProbe"].map { "\(format($0))×" } ?? "",
+                "≥ 12× probe, p99 ≤ 2 ms"
+            )
+        }
+        if let value = readStreamEventsPerSecond {
+            row("read a 10,000-event stream", "\(format(value)) ev/s", "", "≥ 2 M ev/s")
+        }
+        if let value = readAllEventsPerSecond { row("read $all", "\(format(value)) ev/s", "", "≥ 2 M ev/s") }
+        if let p50 = subscriptionP50Microseconds {
+            row(
+                "live subscription, durable → delivered",
+                "p50 \(format(p50)) µs p99 \(format(subscriptionP99Microseconds ?? 0)) µs", "", "p50 ≤ 50 µs")
+        }
+        if let recovery {
+            row(
+                "open (recovery scan), \(recovery.events) events",
+                "\(format(recovery.openSeconds * 1000)) ms, \(format(recovery.scanBytesPerSecond / 1e6)) MB/s",
+                "",
+                "≥ 1 GB/s"
+            )
+            row("index memory per event", "\(format(recovery.indexBytesPerEvent)) bytes")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
+}
+
+func format(_ value: Double) -> String {
+    if value >= 100 { return String(Int(value.rounded())) }
+    return String(format: "%.2f", value)
+}
+
+func residentBytes() -> Int64 {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }
+    return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+func directorySize(_ path: String) -> Int64 {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    return names.reduce(0) { total, name in
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path + "/" + name)
+        return total + ((attributes?[.size] as? NSNumber)?.int64Value ?? 0)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var microseconds: Double { seconds * 1e6 }
+}

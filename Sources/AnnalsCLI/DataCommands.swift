@@ -1,0 +1,255 @@
+import Annals
+import AnnalsFileStore
+import ArgumentParser
+import Foundation
+
+/// Where a command finds its store.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The file store's data directory.")
+    var data: String = "./annals-data"
+
+    @Flag(name: .long, help: "Log the store's work (opening, recovery) to standard error.")
+    var verbose = false
+
+    var configuration: FileEventStore.Configuration {
+        var configuration = FileEventStore.Configuration()
+        configuration.logger.logLevel = verbose ? .info : .warning
+        return configuration
+    }
+
+    func withStore<R>(_ body: (FileEventStore) async throws -> R) async throws -> R {
+        try await FileEventStore.withStore(at: data, configuration: configuration) { try await body($0) }
+    }
+}
+
+/// Prints errors the way the tool promises: a clear line on standard error and a non-zero status.
+func reportingErrors<R>(_ body: () async throws -> R) async throws -> R {
+    do {
+        return try await body()
+    } catch let error as EventStoreError {
+        FileHandle.standardError.write(Data("annals: \(error.description)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+extension AnnalsCommand {
+    /// `annals append`: appends one event.
+    struct Append: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Append an event to a stream.",
+            discussion: "The event's data comes from the argument, from --file, or from standard input."
+        )
+
+        @OptionGroup var store: StoreOptions
+
+        @Argument(help: "The stream to append to.")
+        var stream: String
+
+        @Argument(help: "The event type.")
+        var type: String
+
+        @Argument(help: "The event's data (JSON unless --binary). Omit to read --file or standard input.")
+        var payload: String?
+
+        @Option(name: .long, help: "Read the event's data from this file.")
+        var file: String?
+
+        @Option(name: .long, help: "The expected revision: any, no-stream, exists or a number.")
+        var expect: String = "any"
+
+        @Option(name: .long, help: "The event id (a UUID); generated when omitted.")
+        var id: String?
+
+        @Option(name: .long, help: "The event's metadata (a JSON object).")
+        var metadata: String?
+
+        @Flag(name: .long, help: "The data is binary, not JSON.")
+        var binary = false
+
+        @Flag(name: .long, help: "Print JSON instead of text.")
+        var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let name = try StreamName(stream)
+                guard let expected = ExpectedRevision(expect) else {
+                    throw ValidationError("--expect must be any, no-stream, exists or a non-negative number.")
+                }
+                let bytes: Data
+                if let payload {
+                    bytes = Data(payload.utf8)
+                } else if let file {
+                    bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+                } else {
+                    bytes = FileHandle.standardInput.readDataToEndOfFile()
+                }
+                if !binary, (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) == nil {
+                    throw ValidationError("The data is not valid JSON; pass --binary for other bytes.")
+                }
+                var eventID = UUID()
+                if let id {
+                    guard let parsed = UUID(uuidString: id) else { throw ValidationError("--id must be a UUID.") }
+                    eventID = parsed
+                }
+                let event = EventData(
+                    id: eventID,
+                    type: type,
+                    data: bytes,
+                    contentType: binary ? .binary : .json,
+                    metadata: Data((metadata ?? "").utf8)
+                )
+                let result = try await store.withStore { try await $0.append([event], to: name, expecting: expected) }
+                if json {
+                    print(
+                        #"{"id":"\#(eventID)","stream":\#(jsonString(name.rawValue)),"revision":\#(result.nextExpectedRevision),"position":\#(result.lastPosition)}"#
+                    )
+                } else {
+                    print(
+                        "Appended \(type) to \(name) at revision \(result.nextExpectedRevision), position \(result.lastPosition)."
+                    )
+                }
+            }
+        }
+    }
+
+    /// `annals read`: reads a stream or `$all`.
+    struct Read: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Read a stream, a category or $all.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Argument(help: "The stream to read, or $all.")
+        var stream: String = "$all"
+
+        @Option(name: .long, help: "Read the streams of this category instead.")
+        var category: String?
+
+        @Option(name: .long, help: "The first revision (or position, for $all and categories) to read.")
+        var from: UInt64?
+
+        @Option(name: .long, help: "The most events to print.")
+        var limit: Int = 100
+
+        @Flag(name: .long, help: "Read from the end backwards.")
+        var backwards = false
+
+        @Flag(name: .long, help: "Print one JSON object per line (NDJSON).")
+        var json = false
+
+        func run() async throws {
+            guard limit >= 0 else { throw ValidationError("--limit must not be negative.") }
+            try await reportingErrors {
+                let direction: ReadDirection = backwards ? .backwards : .forwards
+                let events = try await store.withStore { store in
+                    if let category {
+                        return try await store.readCategory(
+                            category, from: from.map { Position($0) }, direction: direction, limit: limit)
+                    }
+                    if stream == "$all" {
+                        return try await store.readAll(
+                            from: from.map { Position($0) }, direction: direction, filter: .all, limit: limit)
+                    }
+                    return try await store.read(
+                        try StreamName(stream), from: from.map { StreamRevision($0) }, direction: direction,
+                        limit: limit)
+                }
+                for event in events { print(json ? EventJSON.line(event) : EventJSON.text(event)) }
+                if !json && events.isEmpty { print("No events.") }
+            }
+        }
+    }
+
+    /// `annals streams`: lists streams.
+    struct Streams: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List streams in creation order.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(name: .long, help: "The most streams to list.")
+        var limit: Int = 100
+
+        @Flag(name: .long, help: "Print JSON.")
+        var json = false
+
+        func run() async throws {
+            guard limit >= 0 else { throw ValidationError("--limit must not be negative.") }
+            try await reportingErrors {
+                let streams = try await store.withStore { try await $0.listStreams(after: nil, limit: limit) }
+                for info in streams {
+                    let revision = info.lastRevision.map { "\($0)" } ?? "none"
+                    if json {
+                        print(
+                            #"{"stream":\#(jsonString(info.stream.rawValue)),"lastRevision":\#(info.lastRevision.map { "\($0)" } ?? "null"),"events":\#(info.visibleEventCount),"deleted":\#(info.isDeleted),"tombstoned":\#(info.isTombstoned)}"#
+                        )
+                    } else {
+                        let state = info.isTombstoned ? " (tombstoned)" : info.isDeleted ? " (deleted)" : ""
+                        print("\(info.stream)  \(info.visibleEventCount) events, last revision \(revision)\(state)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `annals verify`: checks every checksum of a data directory.
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every checksum and the index of a file store.",
+            discussion: "Exits with status 1 when it finds damage, 2 when it cannot check."
+        )
+
+        @OptionGroup var store: StoreOptions
+
+        @Flag(name: .long, help: "Print the report as JSON.")
+        var json = false
+
+        func run() async throws {
+            let report = try await reportingErrors { try FileEventStore.verify(at: store.data) }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print("Store \(report.storeID ?? "unknown") in \(report.directory)")
+                for segment in report.segments {
+                    print(
+                        "  \(segment.file): \(segment.records) records, \(segment.events) events, \(segment.bytes) bytes"
+                    )
+                }
+                print("\(report.events) events in \(report.streams) streams, \(report.records) records.")
+                for finding in report.findings { print(finding.description) }
+                print(report.isHealthy ? "OK: no damage found." : "DAMAGED: see above.")
+            }
+            if !report.isHealthy { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Renders events for people and for scripts.
+enum EventJSON {
+    static func line(_ event: RecordedEvent) -> String {
+        let data: String
+        if event.contentType == .json,
+            (try? JSONSerialization.jsonObject(with: event.data, options: [.fragmentsAllowed])) != nil
+        {
+            data = #""data":\#(String(decoding: event.data, as: UTF8.self))"#
+        } else {
+            data = #""dataBase64":"\#(event.data.base64EncodedString())""#
+        }
+        let metadata =
+            event.metadata.isEmpty ? "" : #","metadataBase64":"\#(event.metadata.base64EncodedString())""#
+        return
+            #"{"id":"\#(event.id)","stream":\#(jsonString(event.stream.rawValue)),"type":\#(jsonString(event.type)),"revision":\#(event.revision),"position":\#(event.position),"recordedAt":"\#(ISO8601DateFormatter().string(from: event.recordedAt))","contentType":"\#(event.contentType.rawValue)",\#(data)\#(metadata)}"#
+    }
+
+    static func text(_ event: RecordedEvent) -> String {
+        let body =
+            event.contentType == .json ? String(decoding: event.data, as: UTF8.self) : "<\(event.data.count) bytes>"
+        return "#\(event.position) \(event.stream)@\(event.revision) \(event.type) \(body)"
+    }
+}
+
+/// A JSON string literal.
+func jsonString(_ value: String) -> String {
+    let data = (try? JSONEncoder().encode(value)) ?? Data("\"\"".utf8)
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,160 @@
+import Annals
+import Foundation
+
+/// What `verify` found in a store directory.
+public struct VerificationReport: Sendable, Codable {
+    /// One finding: where, and what.
+    public struct Finding: Sendable, Codable, CustomStringConvertible {
+        /// The file, relative to the store directory.
+        public var file: String
+        /// The byte offset in the file, when the finding is about one place.
+        public var offset: Int64?
+        public var message: String
+        /// Damage loses data; a note (a torn tail that opening will cut away) does not.
+        public var isDamage: Bool
+
+        public var description: String {
+            "\(isDamage ? "DAMAGE" : "note"): \(file)\(offset.map { " at offset \($0)" } ?? ""): \(message)"
+        }
+    }
+
+    /// One segment's figures.
+    public struct Segment: Sendable, Codable {
+        public var file: String
+        public var firstPosition: UInt64
+        public var records: Int
+        public var events: Int
+        public var bytes: Int64
+    }
+
+    public var directory: String
+    public var storeID: String?
+    public var segments: [Segment] = []
+    public var findings: [Finding] = []
+    /// How many events the log holds (up to the first damage).
+    public var events: UInt64 = 0
+    public var streams: Int = 0
+    public var records: Int = 0
+
+    /// Whether no finding is damage.
+    public var isHealthy: Bool { !findings.contains { $0.isDamage } }
+}
+
+extension FileEventStore {
+    /// Checks every checksum in a store directory and rebuilds the index from the log, checking that
+    /// positions and revisions are contiguous and event ids unique. Changes nothing.
+    ///
+    /// Unlike opening, it does not stop at the first damage: it looks for the next valid record and goes
+    /// on, so the report names every damaged place. Takes the directory's lock: it fails with
+    /// ``Annals/EventStoreError/Code/unavailable`` while a process has the store open.
+    public static func verify(at directory: String) throws -> VerificationReport {
+        try verify(at: directory, io: PosixFileIO())
+    }
+
+    package static func verify(at directory: String, io: any FileIO) throws -> VerificationReport {
+        guard io.fileExists(directory) else {
+            throw EventStoreError(.notFound, "There is no store at \(directory).")
+        }
+        let lock = try DirectoryLock(directory: directory)
+        defer { lock.release() }
+        var report = VerificationReport(directory: directory)
+        let recovery = Recovery(directory: directory, io: io, configuration: Configuration())
+        let identityPath = directory + "/" + StoreIdentity.fileName
+        guard io.fileExists(identityPath) else {
+            report.findings.append(.init(file: StoreIdentity.fileName, message: "missing", isDamage: true))
+            return report
+        }
+        let identity: StoreIdentity
+        do {
+            identity = try recovery.loadOrCreateIdentity()
+        } catch {
+            report.findings.append(.init(file: StoreIdentity.fileName, message: "\(error)", isDamage: true))
+            return report
+        }
+        report.storeID = identity.storeID.uuidString
+        var state = EngineState()
+        let files = try recovery.segmentFiles()
+        // After the first damage, positions can no longer be followed; checksums still can.
+        var broken = false
+        for (index, entry) in files.enumerated() {
+            let name = Recovery.segmentsDirectoryName + "/" + entry.name
+            let fd = try io.open(recovery.segmentsDirectory + "/" + entry.name, create: false)
+            defer { io.close(fd) }
+            let size = try io.size(fd)
+            var figures = VerificationReport.Segment(
+                file: name, firstPosition: entry.firstPosition, records: 0, events: 0, bytes: size)
+            switch SegmentHeader.decode(try io.read(fd, count: SegmentHeader.size, at: 0)) {
+            case .success(let header):
+                if header.storeID != identity.storeID {
+                    report.findings.append(
+                        .init(file: name, offset: 0, message: "belongs to another store", isDamage: true))
+                }
+            case .failure(let problem):
+                report.findings.append(.init(file: name, offset: 0, message: "bad header (\(problem))", isDamage: true))
+            }
+            if !broken, entry.firstPosition != state.table.head {
+                report.findings.append(
+                    .init(
+                        file: name,
+                        message:
+                            "starts at position \(entry.firstPosition), but the log before it ends at \(state.table.head)",
+                        isDamage: true
+                    )
+                )
+            }
+            var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
+            var offset = Int64(SegmentHeader.size)
+            broken = broken || entry.firstPosition != state.table.head
+            while true {
+                let outcome = try scanner.scan(from: offset) {
+                    at, header, kind, frame throws(RecordFormat.FrameProblem) in
+                    figures.records += 1
+                    if kind == .events {
+                        figures.events += Int(try RecordFormat.decodeEvents(frame, header: header).events.count)
+                    }
+                    // After damage, positions cannot be checked; keep checking checksums.
+                    if !broken {
+                        try Recovery.apply(frame, header: header, kind: kind, offset: at, segment: index, to: &state)
+                    }
+                }
+                switch outcome {
+                case .end(let end):
+                    if end < size, let later = try scanner.hasValidFrame(after: end) {
+                        report.findings.append(
+                            .init(
+                                file: name, offset: end, message: "zeros before a valid record at \(later)",
+                                isDamage: true))
+                        broken = true
+                        offset = later
+                        continue
+                    }
+                case .problem(let at, let problem):
+                    if let later = try scanner.hasValidFrame(after: at) {
+                        report.findings.append(.init(file: name, offset: at, message: "\(problem)", isDamage: true))
+                        broken = true
+                        offset = later
+                        continue
+                    }
+                    let isLast = index == files.count - 1
+                    broken = broken || !isLast
+                    report.findings.append(
+                        .init(
+                            file: name,
+                            offset: at,
+                            message: isLast
+                                ? "torn record at the end of the log (\(problem)); opening the store cuts it away"
+                                : "\(problem) at the end of a sealed segment",
+                            isDamage: !isLast
+                        )
+                    )
+                }
+                break
+            }
+            report.segments.append(figures)
+            report.records += figures.records
+        }
+        report.events = state.table.head
+        report.streams = state.table.streamOrder.count
+        return report
+    }
+}

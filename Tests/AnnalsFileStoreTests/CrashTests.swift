@@ -1,0 +1,110 @@
+import Annals
+import Foundation
+import Testing
+
+@testable import AnnalsFileStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `annals` binary built beside the tests.
+enum AnnalsBinary {
+    static var path: String {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // An .xctest bundle on macOS nests the executable three levels down.
+        while directory.pathComponents.count > 1,
+            !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("annals").path)
+        {
+            let parent = directory.deletingLastPathComponent()
+            if parent == directory || directory.lastPathComponent == ".build" { break }
+            directory = parent
+        }
+        return directory.appendingPathComponent("annals").path
+    }
+}
+
+@Suite("File store: killing the writer process")
+struct CrashTests {
+    struct Acknowledgement: Decodable {
+        var stream: String
+        var firstRevision: UInt64
+        var firstPosition: UInt64
+        var ids: [UUID]
+        var data: [String]
+    }
+
+    /// Iterations in CI; set ANNALS_CRASH_ITERATIONS for thousands.
+    static var iterations: Int {
+        ProcessInfo.processInfo.environment["ANNALS_CRASH_ITERATIONS"].flatMap(Int.init) ?? 20
+    }
+
+    @Test("every acknowledged event survives SIGKILL at a random moment, then reopening", .timeLimit(.minutes(5)))
+    func killAtRandom() async throws {
+        let binary = AnnalsBinary.path
+        try #require(
+            FileManager.default.isExecutableFile(atPath: binary), "the annals binary is not built at \(binary)")
+        var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))
+        for iteration in 0..<Self.iterations {
+            let directory = TemporaryDirectory("annals-kill")
+            defer { directory.remove() }
+            let wanted = Int(random.next() % 400) + 1
+            let lines = try runAndKill(
+                binary, directory: directory.path, seed: random.next(), afterAcknowledgements: wanted)
+            let acknowledgements = try lines.map { try JSONDecoder().decode(Acknowledgement.self, from: Data($0.utf8)) }
+            let store = try FileEventStore.open(at: directory.path, configuration: .tiny())
+            for ack in acknowledgements {
+                let stream = try StreamName(ack.stream)
+                let events = try await store.read(
+                    stream, from: StreamRevision(ack.firstRevision), direction: .forwards, limit: ack.ids.count)
+                #expect(events.map(\.id) == ack.ids, "iteration \(iteration): an acknowledged batch is missing")
+                for (index, event) in events.enumerated() where index < ack.data.count {
+                    #expect(event.data == Data(base64Encoded: ack.data[index]), "iteration \(iteration): changed data")
+                    #expect(event.position.value == ack.firstPosition + UInt64(index), "iteration \(iteration): moved")
+                }
+            }
+            let log = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
+            #expect(log.map(\.position.value) == Array(0..<UInt64(log.count)), "iteration \(iteration): gaps")
+            #expect(log.count >= acknowledgements.reduce(0) { $0 + $1.ids.count })
+            try await Durability.appendWorks(store)
+            await store.close()
+        }
+    }
+
+    /// Starts the crash workload, reads acknowledgements until `count` arrive, kills it with SIGKILL, and
+    /// returns every acknowledgement it printed (those still in the pipe included).
+    private func runAndKill(_ binary: String, directory: String, seed: UInt64, afterAcknowledgements count: Int) throws
+        -> [String]
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let fd = output.fileHandleForReading.fileDescriptor
+        var pending = [UInt8]()
+        var lines: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var killed = false
+        while true {
+            let got = read(fd, &buffer, buffer.count)
+            if got <= 0 { break }
+            pending += buffer[0..<got]
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                if line != "ready" { lines.append(line) }
+            }
+            if !killed, lines.count >= count {
+                kill(process.processIdentifier, SIGKILL)
+                killed = true
+            }
+        }
+        process.waitUntilExit()
+        #expect(killed, "the workload ended by itself: \(process.terminationStatus)")
+        return lines
+    }
+}
