@@ -87,6 +87,11 @@ enum Durability {
         guard read.first?.id == event.id else { throw DurabilityFailure("the append after recovery is not readable") }
     }
 
+    /// Removes the index checkpoint that a clean close writes, as if the process had been killed.
+    static func forgetCheckpoint(_ directory: String) {
+        try? FileManager.default.removeItem(atPath: directory + "/index")
+    }
+
     /// Copies a store directory.
     static func copy(_ source: String, to destination: String) throws {
         try FileManager.default.copyItem(atPath: source, toPath: destination)

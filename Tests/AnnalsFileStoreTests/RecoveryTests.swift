@@ -71,6 +71,7 @@ struct RecoveryTests {
             attempts.append(Attempt(stream: stream, events: events, result: try await store.append(events, to: stream)))
         }
         await store.close()
+        Durability.forgetCheckpoint(original.path)
         let last = try #require(try Durability.segments(original.path).last)
         let ranges = try Durability.recordRanges(last)
         try #require(ranges.count >= 2, "the last segment must hold two records")
@@ -111,6 +112,7 @@ struct RecoveryTests {
         let store = try FileEventStore.open(at: original.path, configuration: .tiny())
         let (attempts, _) = await Durability.workload(store, count: 40, seed: 5)
         await store.close()
+        Durability.forgetCheckpoint(original.path)
         let last = try #require(try Durability.segments(original.path).last)
         let ranges = try Durability.recordRanges(last)
         let lastRecord = try #require(ranges.last)
@@ -145,6 +147,7 @@ struct RecoveryTests {
         let store = try FileEventStore.open(at: original.path, configuration: .tiny())
         _ = await Durability.workload(store, count: 50, seed: 3)
         await store.close()
+        Durability.forgetCheckpoint(original.path)
         let segments = try Durability.segments(original.path)
         try #require(segments.count >= 3)
         let healthy = try FileEventStore.verify(at: original.path)
@@ -194,6 +197,7 @@ struct RecoveryTests {
             let store = try FileEventStore.open(at: directory.path, configuration: .tiny())
             _ = await Durability.workload(store, count: 40, seed: 9)
             await store.close()
+            Durability.forgetCheckpoint(directory.path)
         }
         let segments = try Durability.segments(first.path)
         // A middle segment removed.

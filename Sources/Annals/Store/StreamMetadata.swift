@@ -59,8 +59,8 @@ public struct StreamMetadata: Sendable, Hashable, Codable {
     /// The lowest revision still visible in a stream of `count` events under `truncateBefore` and `maxCount`.
     public func firstVisibleRevision(eventCount count: UInt64) -> UInt64 {
         var first = truncateBefore?.value ?? 0
-        if let maxCount, UInt64(maxCount) < count {
-            first = max(first, count - UInt64(maxCount))
+        if let maxCount, let keep = UInt64(exactly: max(0, maxCount)), keep < count {
+            first = max(first, count - keep)
         }
         return first
     }

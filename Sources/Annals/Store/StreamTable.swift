@@ -132,6 +132,35 @@ package struct StreamTable: Sendable {
         streams[stream] = record
     }
 
+    // MARK: Restoring
+
+    /// Re-creates a stream, in creation order, from a persisted index (no events yet).
+    package mutating func restoreStream(
+        _ stream: StreamName,
+        metadata: StreamMetadata,
+        isDeleted: Bool,
+        isTombstoned: Bool
+    ) {
+        var record = newStream(stream)
+        record.metadata = metadata
+        record.isDeleted = isDeleted
+        record.isTombstoned = isTombstoned
+        streams[stream] = record
+    }
+
+    /// Re-adds the next event from a persisted index: its id, type and the stream's creation index.
+    /// Returns false when the stream index is out of range (a damaged index).
+    package mutating func restoreEvent(id: UUID, type: String, streamIndex: Int) -> Bool {
+        guard streamIndex >= 0, streamIndex < streamOrder.count else { return false }
+        let name = streamOrder[streamIndex]
+        streams[name]?.positions.append(head)
+        eventIDs[id] = head
+        categories[name.category, default: []].append(head)
+        eventTypes[type, default: []].append(head)
+        head += 1
+        return true
+    }
+
     private mutating func newStream(_ stream: StreamName) -> Stream {
         streamOrder.append(stream)
         return Stream(name: stream, creationIndex: streamOrder.count - 1)

@@ -26,8 +26,10 @@ enum Location {
     static let offsetBits: UInt64 = 40
     static let offsetMask: UInt64 = (1 << offsetBits) - 1
 
+    /// Packs a location; segment sizes are at most 1 TiB and segment counts below 2^24 (both checked
+    /// where they are created), so the fields never overlap.
     static func pack(segment: Int, offset: Int64) -> UInt64 {
-        UInt64(segment) << offsetBits | UInt64(offset)
+        UInt64(segment) << offsetBits | (UInt64(offset) & offsetMask)
     }
 
     static func segment(_ location: UInt64) -> Int { Int(location >> offsetBits) }

@@ -52,6 +52,8 @@ public final class FileEventStore: EventStore {
     public let directory: String
     /// The store's identity, from `store.id`.
     public let storeID: UUID
+    /// What opening scanned.
+    package let recovery: RecoveryStatistics
     let configuration: Configuration
     let io: any FileIO
     let engine: Mutex<EngineState>
@@ -76,11 +78,25 @@ public final class FileEventStore: EventStore {
         -> FileEventStore
     {
         try configuration.limits.validate()
-        guard configuration.segmentSize >= 4096 else {
-            throw EventStoreError(.invalidArgument, "segmentSize must be at least 4096 bytes.")
+        guard configuration.segmentSize >= 4096, configuration.segmentSize <= 1 << 40 else {
+            throw EventStoreError(.invalidArgument, "segmentSize must be 4096 bytes to 1 TiB.")
+        }
+        guard let largest = RecordFormat.largestRecord(for: configuration.limits),
+            largest <= RecordFormat.maximumFrameLength
+        else {
+            throw EventStoreError(
+                .invalidArgument,
+                "The limits allow appends larger than the file store's largest record (64 MiB): lower maxAppendSize or maxEventsPerAppend."
+            )
         }
         do {
+            let isNew = !io.fileExists(directory)
             try io.makeDirectory(directory)
+            if isNew {
+                // The new directory's own entry must survive a power loss too.
+                let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
+                try io.syncDirectory(parent.isEmpty ? "." : parent)
+            }
         } catch {
             throw EventStoreError(.unavailable, "Cannot create the store directory: \(error).")
         }
@@ -117,6 +133,7 @@ public final class FileEventStore: EventStore {
     ) {
         self.directory = directory
         self.storeID = recovered.storeID
+        self.recovery = recovered.statistics
         self.configuration = configuration
         self.io = io
         self.lock = lock
@@ -132,6 +149,8 @@ public final class FileEventStore: EventStore {
             metadata: [
                 "directory": "\(directory)", "events": "\(recovered.state.table.durableHead)",
                 "segments": "\(recovered.state.segments.count)",
+                "usedIndexCheckpoint": "\(recovered.statistics.usedCheckpoint)",
+                "scannedRecords": "\(recovered.statistics.scannedRecords)",
             ]
         )
     }
@@ -153,6 +172,12 @@ public final class FileEventStore: EventStore {
         notifier.finish(throwing: EventStoreError(.storeClosed, "The store is closed."))
         releaseResources()
         configuration.logger.info("Closed file store", metadata: ["directory": "\(directory)"])
+    }
+
+    /// Lets go of the directory as a killed process would: no draining, no index checkpoint. For tests.
+    package func abandonWithoutCheckpoint() {
+        engine.withLock { $0.isClosed = true }
+        releaseResources()
     }
 
     private func releaseResources() {
@@ -182,6 +207,11 @@ public final class FileEventStore: EventStore {
 
     public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
         try metadata.validate()
+        do {
+            _ = try JSONEncoder().encode(metadata)
+        } catch {
+            throw EventStoreError(.invalidArgument, "The metadata cannot be stored as JSON: \(error).", stream: stream)
+        }
         try checkOpen()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             writer.enqueue(

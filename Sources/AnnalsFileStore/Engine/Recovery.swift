@@ -6,6 +6,17 @@ struct Recovered {
     var storeID: UUID
     var state: EngineState
     var active: ActiveSegment
+    var statistics: RecoveryStatistics
+}
+
+/// What opening did: how much of the log it scanned.
+package struct RecoveryStatistics: Sendable {
+    /// Whether the persisted index was used (and only the log after it scanned).
+    package var usedCheckpoint = false
+    /// Records read and checked during the scan.
+    package var scannedRecords = 0
+    /// Bytes of log scanned.
+    package var scannedBytes: Int64 = 0
 }
 
 /// Opens a store directory: checks its identity, scans every segment, rebuilds the stream table, and
@@ -29,104 +40,200 @@ struct Recovery {
     var segmentsDirectory: String { directory + "/" + Self.segmentsDirectoryName }
 
     func run() throws -> Recovered {
+        var opened: [Int32] = []
+        do {
+            return try recover(opened: &opened)
+        } catch {
+            for fd in opened { io.close(fd) }
+            if let error = error as? EventStoreError { throw error }
+            throw EventStoreError(.unavailable, "Cannot open the store at \(directory): \(error).")
+        }
+    }
+
+    private func recover(opened: inout [Int32]) throws -> Recovered {
         let identity = try loadOrCreateIdentity()
-        var state = EngineState()
         var files = try segmentFiles()
-        var scanned: [(file: SegmentFile, end: Int64)] = []
-        for (index, entry) in files.enumerated() {
-            let isLast = index == files.count - 1
-            let path = segmentsDirectory + "/" + entry.name
-            let fd = try io.open(path, create: false)
-            var keep = false
-            defer { if !keep { io.close(fd) } }
-            let size = try io.size(fd)
-            switch SegmentHeader.decode(try io.read(fd, count: SegmentHeader.size, at: 0)) {
-            case .success(let header):
-                guard header.storeID == identity.storeID else {
-                    throw corrupted("Segment \(path) belongs to another store (\(header.storeID)).")
-                }
-                guard header.firstPosition == entry.firstPosition else {
-                    throw corrupted("Segment \(path) says it starts at position \(header.firstPosition).")
-                }
-            case .failure(.unknownVersion(let version)):
+        // A matching index checkpoint lets the scan start where it ends.
+        var state = EngineState()
+        var resume: (segment: Int, offset: Int64)? = nil
+        if let (checkpoint, restored) = IndexCheckpoint.load(directory: directory, storeID: identity.storeID, io: io) {
+            if checkpoint.segmentIndex >= files.count {
                 throw corrupted(
-                    "Segment \(path) has format version \(version); this Annals reads version \(RecordFormat.formatVersion)."
+                    "The index names segment #\(checkpoint.segmentIndex), but only \(files.count) segments exist: segments are missing."
                 )
-            case .failure:
-                var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
-                if isLast, index > 0 || entry.firstPosition == 0, try scanner.hasValidFrame(after: 0) == nil {
-                    // Created but never completed: nothing in it was ever acknowledged.
-                    configuration.logger.warning(
-                        "Removing a segment whose creation was interrupted", metadata: ["path": "\(path)"])
-                    try io.remove(path)
-                    try io.syncDirectory(segmentsDirectory)
-                    files.removeLast()
+            }
+            state = restored
+            resume = (checkpoint.segmentIndex, checkpoint.endOffset)
+        }
+        var restart = false
+        var statistics = RecoveryStatistics()
+        repeat {
+            if restart {
+                // The checkpoint did not match the log: scan it all.
+                for fd in opened { io.close(fd) }
+                opened = []
+                state = EngineState()
+                resume = nil
+                restart = false
+                statistics = RecoveryStatistics()
+            }
+            var scanned: [(file: SegmentFile, end: Int64)] = []
+            for (index, entry) in files.enumerated() {
+                let isLast = index == files.count - 1
+                let path = segmentsDirectory + "/" + entry.name
+                let fd = try io.open(path, create: false)
+                opened.append(fd)
+                let size = try io.size(fd)
+                switch SegmentHeader.decode(try io.read(fd, count: SegmentHeader.size, at: 0)) {
+                case .success(let header):
+                    guard header.storeID == identity.storeID else {
+                        throw corrupted("Segment \(path) belongs to another store (\(header.storeID)).")
+                    }
+                    guard header.firstPosition == entry.firstPosition else {
+                        throw corrupted("Segment \(path) says it starts at position \(header.firstPosition).")
+                    }
+                case .failure(.unknownVersion(let version)):
+                    throw corrupted(
+                        "Segment \(path) has format version \(version); this Annals reads version \(RecordFormat.formatVersion)."
+                    )
+                case .failure:
+                    var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
+                    if isLast, index > 0 || entry.firstPosition == 0, try scanner.hasValidFrame(after: 0) == nil {
+                        // Created but never completed: nothing in it was ever acknowledged.
+                        configuration.logger.warning(
+                            "Removing a segment whose creation was interrupted",
+                            metadata: ["path": "\(path)"]
+                        )
+                        io.close(fd)
+                        opened.removeLast()
+                        try io.remove(path)
+                        try io.syncDirectory(segmentsDirectory)
+                        files.removeLast()
+                        if let resume, resume.segment >= files.count { restart = true }
+                        continue
+                    }
+                    throw corrupted("Segment \(path) has a damaged header.")
+                }
+                let segmentIndex = scanned.count
+                let file = SegmentFile(firstPosition: entry.firstPosition, path: path, fd: fd)
+                if let resume, index < resume.segment {
+                    // Covered by the checkpoint: trusted, not scanned (reads still check every record).
+                    state.segments.append(file)
+                    scanned.append((file, size))
                     continue
                 }
-                throw corrupted("Segment \(path) has a damaged header.")
+                let start: Int64
+                if let resume, index == resume.segment {
+                    guard resume.offset >= Int64(SegmentHeader.size), resume.offset <= size,
+                        state.table.head >= entry.firstPosition
+                    else {
+                        restart = true
+                        break
+                    }
+                    start = resume.offset
+                } else {
+                    guard entry.firstPosition == state.table.head else {
+                        throw corrupted(
+                            entry.firstPosition > state.table.head
+                                ? "Events \(state.table.head)..<\(entry.firstPosition) are missing: a segment before \(path) is gone."
+                                : "Segment \(path) starts at \(entry.firstPosition), but the log before it ends at \(state.table.head)."
+                        )
+                    }
+                    start = Int64(SegmentHeader.size)
+                }
+                var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
+                let outcome = try scanner.scan(from: start) {
+                    offset,
+                    header,
+                    kind,
+                    frame throws(RecordFormat.FrameProblem) in
+                    try Self.apply(frame, header: header, kind: kind, offset: offset, segment: segmentIndex, to: &state)
+                    statistics.scannedRecords += 1
+                    statistics.scannedBytes += Int64(header.length)
+                }
+                if resume != nil, index == resume?.segment, case .problem(let offset, _) = outcome, offset == start {
+                    // The log does not continue where the checkpoint says it ends: it is stale.
+                    restart = true
+                    break
+                }
+                let end = try settleTail(outcome, scanner: &scanner, fd: fd, path: path, size: size, isLast: isLast)
+                state.segments.append(file)
+                scanned.append((file, end))
             }
-            let head = state.table.head
-            guard entry.firstPosition == head else {
+            if restart { continue }
+            state.table.durableHead = state.table.head
+            let active: ActiveSegment
+            if let last = scanned.last {
+                active = ActiveSegment(
+                    index: scanned.count - 1,
+                    fd: last.file.fd,
+                    firstPosition: last.file.firstPosition,
+                    writeOffset: last.end
+                )
+            } else {
+                let segment = try Self.createSegment(
+                    directory: segmentsDirectory,
+                    firstPosition: state.table.head,
+                    storeID: identity.storeID,
+                    size: Int64(configuration.segmentSize),
+                    io: io
+                )
+                opened.append(segment.fd)
+                state.segments.append(segment)
+                active = ActiveSegment(
+                    index: 0,
+                    fd: segment.fd,
+                    firstPosition: segment.firstPosition,
+                    writeOffset: Int64(SegmentHeader.size)
+                )
+            }
+            statistics.usedCheckpoint = resume != nil
+            return Recovered(storeID: identity.storeID, state: state, active: active, statistics: statistics)
+        } while true
+    }
+
+    /// Decides what the end of a scanned segment means: the clean end, a torn tail to cut away (the last
+    /// segment only, and only when nothing acknowledged can lie beyond it), or damage to refuse.
+    private func settleTail(
+        _ outcome: SegmentScanner.Outcome,
+        scanner: inout SegmentScanner,
+        fd: Int32,
+        path: String,
+        size: Int64,
+        isLast: Bool
+    ) throws -> Int64 {
+        let offset: Int64
+        let problem: RecordFormat.FrameProblem
+        switch outcome {
+        case .end(let end):
+            guard end < size else { return end }
+            offset = end
+            problem = .end
+        case .problem(let at, let found):
+            offset = at
+            problem = found
+        }
+        let later = try scanner.validFrames(after: offset)
+        if problem == .end && later.isEmpty { return offset }
+        // Records after the damage that belong to the same write (their group starts at or before the
+        // damage) were never acknowledged either: a group is acknowledged only once all of it is flushed.
+        let tornGroup = later.allSatisfy { $0.groupStart <= offset }
+        guard isLast, problem.isTornWrite, tornGroup else {
+            if let first = later.first, !tornGroup || !isLast {
                 throw corrupted(
-                    entry.firstPosition > head
-                        ? "Events \(head)..<\(entry.firstPosition) are missing: a segment before \(path) is gone."
-                        : "Segment \(path) starts at \(entry.firstPosition), but the log before it ends at \(head)."
+                    "Segment \(path) is damaged at offset \(offset) (\(problem)), before a valid record at \(first.offset)."
                 )
             }
-            let segmentIndex = state.segments.count
-            var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
-            let outcome = try scanner.scan(from: Int64(SegmentHeader.size)) {
-                offset, header, kind, frame throws(RecordFormat.FrameProblem) in
-                try Self.apply(frame, header: header, kind: kind, offset: offset, segment: segmentIndex, to: &state)
-            }
-            var end: Int64
-            switch outcome {
-            case .end(let offset):
-                end = offset
-                if offset < size, let later = try scanner.hasValidFrame(after: offset) {
-                    throw corrupted("Segment \(path) has zeros at offset \(offset) before a valid record at \(later).")
-                }
-            case .problem(let offset, let problem):
-                if let later = try scanner.hasValidFrame(after: offset) {
-                    throw corrupted(
-                        "Segment \(path) is damaged at offset \(offset) (\(problem)), before a valid record at \(later)."
-                    )
-                }
-                guard isLast else {
-                    throw corrupted("Segment \(path) is damaged at offset \(offset) (\(problem)).")
-                }
-                configuration.logger.warning(
-                    "Cutting away a torn record at the end of the log",
-                    metadata: ["path": "\(path)", "offset": "\(offset)", "problem": "\(problem)"]
-                )
-                try io.truncate(fd, to: offset)
-                try io.preallocate(fd, size: max(Int64(configuration.segmentSize), offset))
-                try io.sync(fd)
-                end = offset
-            }
-            keep = true
-            state.segments.append(SegmentFile(firstPosition: entry.firstPosition, path: path, fd: fd))
-            scanned.append((state.segments[segmentIndex], end))
+            throw corrupted("Segment \(path) is damaged at offset \(offset) (\(problem)).")
         }
-        state.table.durableHead = state.table.head
-        let active: ActiveSegment
-        if let last = scanned.last {
-            active = ActiveSegment(
-                index: scanned.count - 1, fd: last.file.fd, firstPosition: last.file.firstPosition,
-                writeOffset: last.end)
-        } else {
-            let segment = try Self.createSegment(
-                directory: segmentsDirectory,
-                firstPosition: state.table.head,
-                storeID: identity.storeID,
-                size: Int64(configuration.segmentSize),
-                io: io
-            )
-            state.segments.append(segment)
-            active = ActiveSegment(
-                index: 0, fd: segment.fd, firstPosition: segment.firstPosition, writeOffset: Int64(SegmentHeader.size))
-        }
-        return Recovered(storeID: identity.storeID, state: state, active: active)
+        configuration.logger.warning(
+            "Cutting away a torn write at the end of the log",
+            metadata: ["path": "\(path)", "offset": "\(offset)", "problem": "\(problem)"]
+        )
+        try io.truncate(fd, to: offset)
+        try io.preallocate(fd, size: max(Int64(configuration.segmentSize), offset))
+        try io.sync(fd)
+        return offset
     }
 
     /// Applies one valid record to the table; throws when it does not fit where it stands.
@@ -161,22 +268,27 @@ struct Recovery {
         }
     }
 
+    /// Reads `store.id`; nil when it does not exist.
+    func readIdentity() throws -> StoreIdentity? {
+        let path = directory + "/" + StoreIdentity.fileName
+        guard io.fileExists(path) else { return nil }
+        let fd = try io.open(path, create: false)
+        defer { io.close(fd) }
+        guard let identity = StoreIdentity.decode(try io.read(fd, count: 64, at: 0)) else {
+            throw corrupted("\(path) is damaged.")
+        }
+        guard identity.formatVersion == UInt32(RecordFormat.formatVersion) else {
+            throw corrupted(
+                "The store has format version \(identity.formatVersion); this Annals reads version \(RecordFormat.formatVersion)."
+            )
+        }
+        return identity
+    }
+
     func loadOrCreateIdentity() throws -> StoreIdentity {
         let path = directory + "/" + StoreIdentity.fileName
         try io.makeDirectory(segmentsDirectory)
-        if io.fileExists(path) {
-            let fd = try io.open(path, create: false)
-            defer { io.close(fd) }
-            guard let identity = StoreIdentity.decode(try io.read(fd, count: 64, at: 0)) else {
-                throw corrupted("\(path) is damaged.")
-            }
-            guard identity.formatVersion == UInt32(RecordFormat.formatVersion) else {
-                throw corrupted(
-                    "The store has format version \(identity.formatVersion); this Annals reads version \(RecordFormat.formatVersion)."
-                )
-            }
-            return identity
-        }
+        if let identity = try readIdentity() { return identity }
         guard try segmentFiles().isEmpty else {
             throw corrupted("\(path) is missing, but the directory holds segments.")
         }
@@ -193,7 +305,8 @@ struct Recovery {
     }
 
     func segmentFiles() throws -> [(name: String, firstPosition: UInt64)] {
-        try io.contents(ofDirectory: segmentsDirectory).compactMap { name in
+        guard io.fileExists(segmentsDirectory) else { return [] }
+        return try io.contents(ofDirectory: segmentsDirectory).compactMap { name in
             SegmentHeader.firstPosition(fromFileName: name).map { (name, $0) }
         }
         .sorted { $0.firstPosition < $1.firstPosition }

@@ -68,14 +68,20 @@ struct SegmentScanner {
         }
     }
 
-    /// Whether any valid frame starts after `offset` (a sign that damage at `offset` is not a torn tail).
+    /// The first valid frame after `offset`, if any (a sign that damage at `offset` is not a torn tail).
     mutating func hasValidFrame(after offset: Int64) throws -> Int64? {
+        try validFrames(after: offset, limit: 1).first?.offset
+    }
+
+    /// Valid frames found after `offset` by searching for the magic, with the group start each records.
+    mutating func validFrames(after offset: Int64, limit: Int = .max) throws -> [(offset: Int64, groupStart: Int64)] {
+        var found: [(offset: Int64, groupStart: Int64)] = []
         var candidate = offset + 1
         let magic: [UInt8] = [0x41, 0x4E, 0x52, 0x43]
-        while candidate + Int64(RecordFormat.overhead) <= fileSize {
+        while candidate + Int64(RecordFormat.overhead) <= fileSize, found.count < limit {
             let bytes = try window(at: candidate, count: min(Self.chunkSize, Int(fileSize - candidate)))
             // memchr skips the zeros of a preallocated tail at memory speed.
-            let found: Int? = bytes.withUnsafeBytes { buffer in
+            let hit: Int? = bytes.withUnsafeBytes { buffer in
                 guard let base = buffer.baseAddress else { return nil }
                 var from = 0
                 while from + 4 <= buffer.count {
@@ -90,7 +96,7 @@ struct SegmentScanner {
                 }
                 return nil
             }
-            guard let index = found else {
+            guard let index = hit else {
                 candidate += Int64(max(1, bytes.count - 3))
                 continue
             }
@@ -100,11 +106,15 @@ struct SegmentScanner {
                 at + Int64(parsed.length) <= fileSize
             {
                 let frame = try window(at: at, count: parsed.length)
-                if case .success = frame.withUnsafeBytes({ RecordFormat.validate($0, storeID: storeID) }) { return at }
+                if case .success = frame.withUnsafeBytes({ RecordFormat.validate($0, storeID: storeID) }) {
+                    found.append((at, parsed.groupStart))
+                    candidate = at + Int64(parsed.length)
+                    continue
+                }
             }
             candidate = at + 1
         }
-        return nil
+        return found
     }
 
     /// `count` bytes at `offset` (fewer at the end of the file), from the chunk when it holds them.

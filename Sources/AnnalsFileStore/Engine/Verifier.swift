@@ -66,7 +66,8 @@ extension FileEventStore {
         }
         let identity: StoreIdentity
         do {
-            identity = try recovery.loadOrCreateIdentity()
+            guard let found = try recovery.readIdentity() else { throw EventStoreError(.notFound, "missing") }
+            identity = found
         } catch {
             report.findings.append(.init(file: StoreIdentity.fileName, message: "\(error)", isDamage: true))
             return report
@@ -90,6 +91,18 @@ extension FileEventStore {
                         .init(file: name, offset: 0, message: "belongs to another store", isDamage: true))
                 }
             case .failure(let problem):
+                var probe = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
+                if index == files.count - 1, !problem.isUnknownVersion, try probe.hasValidFrame(after: 0) == nil {
+                    report.findings.append(
+                        .init(
+                            file: name,
+                            offset: 0,
+                            message: "creation was interrupted; opening the store removes it",
+                            isDamage: false
+                        )
+                    )
+                    continue
+                }
                 report.findings.append(.init(file: name, offset: 0, message: "bad header (\(problem))", isDamage: true))
             }
             if !broken, entry.firstPosition != state.table.head {
@@ -155,6 +168,41 @@ extension FileEventStore {
         }
         report.events = state.table.head
         report.streams = state.table.streamOrder.count
+        if !broken,
+            let (checkpoint, indexed) = IndexCheckpoint.load(directory: directory, storeID: identity.storeID, io: io)
+        {
+            report.findings += compare(indexed, checkpoint: checkpoint, with: state)
+        }
         return report
+    }
+}
+
+extension FileEventStore {
+    /// Checks the persisted index against the index rebuilt from the log, for the positions it covers.
+    static func compare(
+        _ indexed: EngineState,
+        checkpoint: IndexCheckpoint,
+        with rebuilt: EngineState
+    ) -> [VerificationReport.Finding] {
+        let file = IndexCheckpoint.directoryName + "/" + IndexCheckpoint.fileName
+        func damage(_ message: String) -> VerificationReport.Finding {
+            .init(file: file, message: message + "; delete the file and reopen the store to rebuild it", isDamage: true)
+        }
+        guard checkpoint.head <= rebuilt.table.head else {
+            return [damage("the index covers \(checkpoint.head) events, the log holds \(rebuilt.table.head)")]
+        }
+        let count = Int(checkpoint.head)
+        guard indexed.locations.count == count, Array(rebuilt.locations.prefix(count)) == indexed.locations else {
+            return [damage("event locations differ from the log")]
+        }
+        for (id, position) in indexed.table.eventIDs where rebuilt.table.eventIDs[id] != position {
+            return [damage("event \(id) is at position \(position) in the index but not in the log")]
+        }
+        for name in indexed.table.streamOrder {
+            let positions = indexed.table.streams[name]?.positions ?? []
+            let logPositions = (rebuilt.table.streams[name]?.positions ?? []).prefix(positions.count)
+            guard Array(logPositions) == positions else { return [damage("stream \(name) differs from the log")] }
+        }
+        return []
     }
 }

@@ -73,8 +73,28 @@ final class Writer: @unchecked Sendable {
             queue.async {
                 self.run(store)
                 self.isClosed = true
+                self.writeCheckpoint(store)
                 continuation.resume()
             }
+        }
+    }
+
+    /// Persists the index as of the durable head, so the next open scans only what comes after it.
+    private func writeCheckpoint(_ store: FileEventStore) {
+        let state = store.engine.withLock { state -> EngineState? in state.failure == nil ? state : nil }
+        guard let state else { return }
+        do {
+            try IndexCheckpoint.write(
+                state,
+                storeID: store.storeID,
+                segmentIndex: active.index,
+                endOffset: active.writeOffset,
+                directory: store.directory,
+                io: store.io
+            )
+        } catch {
+            // A cache: without it the next open scans the whole log.
+            store.configuration.logger.warning("Could not write the index checkpoint", metadata: ["error": "\(error)"])
         }
     }
 
@@ -161,6 +181,7 @@ final class Writer: @unchecked Sendable {
                     into: &buffer,
                     storeID: store.storeID,
                     position: item.firstPosition,
+                    groupStart: active.writeOffset,
                     stream: item.request.stream,
                     firstRevision: item.firstRevision,
                     recordedAt: now,
@@ -200,18 +221,22 @@ final class Writer: @unchecked Sendable {
             if case .failure(let error) = checked { request.continuation.resume(throwing: error) }
             return
         }
-        buffer.reset()
-        let metadataJSON = request.metadata.map { (try? JSONEncoder().encode($0)) ?? Data() }
-        RecordFormat.encodeControl(
-            into: &buffer,
-            kind: request.kind,
-            storeID: store.storeID,
-            position: head,
-            stream: request.stream,
-            metadata: metadataJSON
-        )
+        // Encodable: checked by FileEventStore.setMetadata before the request was queued.
+        let metadataJSON = request.metadata.map { (try? JSONEncoder().encode($0)) ?? Data("{}".utf8) }
+        let size =
+            RecordFormat.overhead + 2 + request.stream.rawValue.utf8.count + (metadataJSON.map { 4 + $0.count } ?? 0)
         do {
-            try rollIfNeeded(adding: Int64(buffer.count), store)
+            try rollIfNeeded(adding: Int64(size), store)
+            buffer.reset()
+            RecordFormat.encodeControl(
+                into: &buffer,
+                kind: request.kind,
+                storeID: store.storeID,
+                position: head,
+                groupStart: active.writeOffset,
+                stream: request.stream,
+                metadata: metadataJSON
+            )
             try flush(store)
         } catch {
             request.continuation.resume(throwing: fail(store, error))
@@ -246,8 +271,12 @@ final class Writer: @unchecked Sendable {
     /// holds no events yet: two segments never share a first position).
     private func rollIfNeeded(adding bytes: Int64, _ store: FileEventStore) throws {
         guard active.writeOffset > Int64(SegmentHeader.size), active.writeOffset + bytes > segmentSize else { return }
-        let head = store.engine.withLock { $0.table.head }
+        let (head, segmentCount) = store.engine.withLock { ($0.table.head, $0.segments.count) }
         guard head > active.firstPosition else { return }
+        guard segmentCount < 1 << 24 else {
+            throw EventStoreError(
+                .limitExceeded, "The store has \(segmentCount) segments, the most a location can name.")
+        }
         // Seal: cut the preallocated tail, so a sealed segment ends exactly after its last record.
         try store.io.truncate(active.fd, to: active.writeOffset)
         try store.io.sync(active.fd)

@@ -9,21 +9,32 @@ import Foundation
 /// ```
 /// 0   u32 magic "ANRC"          16  store id (16 bytes)
 /// 4   u32 frame length L        32  u64 position (first event's; the head for other kinds)
-/// 8   u32 CRC32C                40  body …
-/// 12  u8 kind, u8 version,      L-4 u32 frame length again (for backward scans)
-///     u16 reserved (0)
+/// 8   u32 CRC32C                40  u64 group start: the offset of the first record of the same write
+/// 12  u8 kind, u8 version,      48  body …
+///     u16 reserved (0)          L-4 u32 frame length again (for backward scans)
 /// ```
 ///
-/// The CRC covers bytes 12..<L-4 (kind, version, store id, position, body) and then the length at 4, so a
-/// record copied to another place, another store, or cut short fails its check. All integers are
+/// The CRC covers bytes 12..<L-4 (kind, version, store id, position, group start, body) and then the
+/// length at 4, so a record copied to another place, another store, or cut short fails its check. The
+/// group start lets recovery tell a torn group commit (damage followed by records of the same write,
+/// none of it acknowledged) from damage to an earlier, acknowledged write. All integers are
 /// little-endian.
 package enum RecordFormat {
     package static let formatVersion: UInt8 = 1
     static let magic: UInt32 = 0x4352_4E41  // "ANRC" in file order
-    static let headerSize = 40
+    static let headerSize = 48
     static let overhead = headerSize + 4
     /// The largest frame accepted when reading: the largest append plus generous room for names.
     static let maximumFrameLength = 64 * 1024 * 1024
+
+    /// The largest events record a batch within `limits` can make; must not exceed the frame limit.
+    static func largestRecord(for limits: EventStoreLimits) -> Int? {
+        let perEvent = 16 + 1 + 2 + 4 + 4  // id, content type, and the three length fields
+        let (events, overflow1) = limits.maxEventsPerAppend.multipliedReportingOverflow(by: perEvent)
+        let (total, overflow2) = events.addingReportingOverflow(limits.maxAppendSize)
+        guard !overflow1, !overflow2 else { return nil }
+        return total + overhead + 2 + 256 + 8 + 8 + 4
+    }
 
     package enum Kind: UInt8, Sendable {
         case events = 1
@@ -47,12 +58,14 @@ package enum RecordFormat {
         into writer: inout ByteWriter,
         storeID: UUID,
         position: UInt64,
+        groupStart: Int64,
         stream: StreamName,
         firstRevision: UInt64,
         recordedAt: Date,
         events: [EventData]
     ) {
-        let start = beginRecord(into: &writer, kind: .events, storeID: storeID, position: position)
+        let start = beginRecord(
+            into: &writer, kind: .events, storeID: storeID, position: position, groupStart: groupStart)
         putName(stream.rawValue, into: &writer)
         writer.put(firstRevision)
         writer.put(UInt64(bitPattern: nanoseconds(recordedAt)))
@@ -74,10 +87,11 @@ package enum RecordFormat {
         kind: Kind,
         storeID: UUID,
         position: UInt64,
+        groupStart: Int64,
         stream: StreamName,
         metadata: Data? = nil
     ) {
-        let start = beginRecord(into: &writer, kind: kind, storeID: storeID, position: position)
+        let start = beginRecord(into: &writer, kind: kind, storeID: storeID, position: position, groupStart: groupStart)
         putName(stream.rawValue, into: &writer)
         if let metadata {
             writer.put(UInt32(metadata.count))
@@ -86,7 +100,13 @@ package enum RecordFormat {
         endRecord(into: &writer, start: start)
     }
 
-    private static func beginRecord(into writer: inout ByteWriter, kind: Kind, storeID: UUID, position: UInt64) -> Int {
+    private static func beginRecord(
+        into writer: inout ByteWriter,
+        kind: Kind,
+        storeID: UUID,
+        position: UInt64,
+        groupStart: Int64
+    ) -> Int {
         let start = writer.count
         writer.put(magic)
         writer.put(UInt32(0))  // length, set at the end
@@ -96,6 +116,7 @@ package enum RecordFormat {
         writer.put(UInt16(0))
         withUnsafeBytes(of: storeID.uuid) { writer.put(bytes: $0) }
         writer.put(position)
+        writer.put(UInt64(groupStart))
         return start
     }
 
@@ -146,6 +167,15 @@ package enum RecordFormat {
         case wrongPosition(expected: UInt64, found: UInt64)
         case malformedBody
 
+        /// Whether the problem is one a torn write leaves (a frame not fully on disk), rather than an
+        /// intact record that does not fit: only these may be cut away at the end of the log.
+        package var isTornWrite: Bool {
+            switch self {
+            case .end, .truncated, .badMagic, .badLength, .badChecksum: true
+            default: false
+            }
+        }
+
         package var description: String {
             switch self {
             case .end: "end of data"
@@ -169,6 +199,7 @@ package enum RecordFormat {
         var kindRaw: UInt8
         var version: UInt8
         var position: UInt64
+        var groupStart: Int64
     }
 
     /// Parses the first bytes of a frame (at least `headerSize`).
@@ -188,7 +219,8 @@ package enum RecordFormat {
                 crc: ByteReader.u32(bytes, at: 8),
                 kindRaw: bytes[12],
                 version: bytes[13],
-                position: ByteReader.u64(bytes, at: 32)
+                position: ByteReader.u64(bytes, at: 32),
+                groupStart: Int64(truncatingIfNeeded: ByteReader.u64(bytes, at: 40))
             )
         )
     }
@@ -304,7 +336,9 @@ package enum RecordFormat {
             var metadata: StreamMetadata? = nil
             if kind == .metadata {
                 let json = Data(try reader.bytes(Int(try reader.u32())))
-                metadata = try JSONDecoder().decode(StreamMetadata.self, from: json)
+                let decoded = try JSONDecoder().decode(StreamMetadata.self, from: json)
+                try decoded.validate()
+                metadata = decoded
             }
             guard reader.remaining == 0 else { throw FrameProblem.malformedBody }
             return ControlRecord(kind: kind, stream: stream, metadata: metadata)

@@ -32,6 +32,11 @@ package struct SegmentHeader: Sendable, Equatable {
         case empty
         case damaged
         case unknownVersion(UInt32)
+
+        var isUnknownVersion: Bool {
+            if case .unknownVersion = self { return true }
+            return false
+        }
     }
 
     static func decode(_ bytes: [UInt8]) -> Result<SegmentHeader, Problem> {
