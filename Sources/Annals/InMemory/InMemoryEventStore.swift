@@ -149,15 +149,14 @@ struct InMemoryStorage {
         expecting expected: ExpectedRevision,
         now: Date
     ) throws(EventStoreError) -> AppendResult {
-        let log = self.log
+        // Read through self: a local copy of `log` would make the appends below copy the whole log.
         let decision = try table.decide(events, to: stream, expecting: expected) { position in
-            log[Int(position)].eventData
+            self.log[Int(position)].eventData
         }
         switch decision {
         case .idempotent(let original):
             return original
         case .write(let firstRevision, let firstPosition):
-            self.log.reserveCapacity(self.log.count + events.count)
             for (offset, event) in events.enumerated() {
                 self.log.append(
                     RecordedEvent(

@@ -110,7 +110,12 @@ func validateEventType(_ type: String) throws(EventStoreError) {
             "An event type must be 1 to 256 UTF-8 bytes; this one has \(byteCount)."
         )
     }
-    if type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+    if type.utf8.allSatisfy({ $0 < 0x80 }) {
+        // ASCII: the control characters are 0x00–0x1F and 0x7F.
+        if type.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw EventStoreError(.invalidEvent, "An event type must not contain NUL or control characters.")
+        }
+    } else if type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
         throw EventStoreError(.invalidEvent, "An event type must not contain NUL or control characters.")
     }
 }

@@ -70,12 +70,12 @@ package struct StreamTable: Sendable {
     /// the next positions and revisions.
     @discardableResult
     package mutating func apply(_ events: [EventData], to stream: StreamName) -> AppendResult {
-        var record = streams[stream] ?? newStream(stream)
+        // Taken out of the dictionary so that appending to its positions does not copy them.
+        var record = streams.removeValue(forKey: stream) ?? newStream(stream)
         record.isDeleted = false
         let firstRevision = UInt64(record.positions.count)
         let firstPosition = head
         let category = stream.category
-        record.positions.reserveCapacity(record.positions.count + events.count)
         for event in events {
             record.positions.append(head)
             eventIDs[event.id] = head
@@ -102,7 +102,8 @@ package struct StreamTable: Sendable {
     }
 
     package mutating func applyMetadata(_ metadata: StreamMetadata, for stream: StreamName) {
-        var record = streams[stream] ?? newStream(stream)
+        // Taken out of the dictionary so that appending to its positions does not copy them.
+        var record = streams.removeValue(forKey: stream) ?? newStream(stream)
         record.metadata = metadata
         streams[stream] = record
     }
@@ -122,7 +123,8 @@ package struct StreamTable: Sendable {
 
     /// Soft-deletes (sets `truncateBefore` past the last revision) or tombstones a stream.
     package mutating func applyDelete(_ stream: StreamName, tombstone: Bool) {
-        var record = streams[stream] ?? newStream(stream)
+        // Taken out of the dictionary so that appending to its positions does not copy them.
+        var record = streams.removeValue(forKey: stream) ?? newStream(stream)
         if tombstone {
             record.isTombstoned = true
         } else if !record.positions.isEmpty {

@@ -39,13 +39,19 @@ enum Location {
 /// Loads events from their records, reading and checking each record once per load.
 ///
 /// Readers copy the locations they need under the store's lock and load outside it, so a slow disk
-/// never blocks the writer; positions below the durable head never change.
+/// never blocks the writer; positions below the durable head never change. Reads go through a 64 KiB
+/// window, so consecutive small records cost one system call between them.
 struct EventLoader {
+    static let windowSize = 64 * 1024
+
     let io: any FileIO
     let segments: [SegmentFile]
     let storeID: UUID
     private var cachedLocation: UInt64 = .max
     private var cached: RecordFormat.EventsRecord?
+    private var window: [UInt8] = []
+    private var windowSegment = -1
+    private var windowStart: Int64 = 0
 
     init(io: any FileIO, segments: [SegmentFile], storeID: UUID) {
         self.io = io
@@ -55,7 +61,7 @@ struct EventLoader {
 
     mutating func event(at position: UInt64, location: UInt64) throws(EventStoreError) -> RecordedEvent {
         if location != cachedLocation || cached == nil {
-            cached = try Self.loadRecord(io: io, segments: segments, storeID: storeID, location: location)
+            cached = try loadRecord(at: location)
             cachedLocation = location
         }
         guard let record = cached, position >= record.position, position - record.position < UInt64(record.events.count)
@@ -65,10 +71,7 @@ struct EventLoader {
         return record.recorded(at: Int(position - record.position))
     }
 
-    static func loadRecord(io: any FileIO, segments: [SegmentFile], storeID: UUID, location: UInt64)
-        throws(EventStoreError)
-        -> RecordFormat.EventsRecord
-    {
+    private mutating func loadRecord(at location: UInt64) throws(EventStoreError) -> RecordFormat.EventsRecord {
         let segmentIndex = Location.segment(location)
         let offset = Location.offset(location)
         guard segmentIndex < segments.count else {
@@ -79,16 +82,14 @@ struct EventLoader {
             EventStoreError(.corruptedStorage, "Segment \(segment.path) at offset \(offset): \(problem).")
         }
         do {
-            var bytes = try io.read(segment.fd, count: 4096, at: offset)
-            let header: RecordFormat.FrameHeader
-            switch bytes.withUnsafeBytes({ RecordFormat.parseHeader($0) }) {
-            case .success(let parsed): header = parsed
+            var header = try bytes(segment: segmentIndex, at: offset, count: RecordFormat.headerSize)
+            let parsed: RecordFormat.FrameHeader
+            switch header.withUnsafeBytes({ RecordFormat.parseHeader($0) }) {
+            case .success(let value): parsed = value
             case .failure(let problem): throw damaged(problem)
             }
-            if header.length > bytes.count {
-                bytes = try io.read(segment.fd, count: header.length, at: offset)
-            }
-            return try bytes.withUnsafeBytes { buffer throws(EventStoreError) in
+            header = try bytes(segment: segmentIndex, at: offset, count: parsed.length)
+            return try header.withUnsafeBytes { buffer throws(EventStoreError) in
                 switch RecordFormat.validate(buffer, storeID: storeID) {
                 case .failure(let problem): throw damaged(problem)
                 case .success(let (validated, kind)):
@@ -105,5 +106,17 @@ struct EventLoader {
         } catch {
             throw EventStoreError(.unavailable, "Reading segment \(segment.path) failed: \(error).")
         }
+    }
+
+    /// `count` bytes at `offset` of a segment (fewer at its end), through the read window.
+    private mutating func bytes(segment: Int, at offset: Int64, count: Int) throws -> ArraySlice<UInt8> {
+        if segment == windowSegment, offset >= windowStart, offset + Int64(count) <= windowStart + Int64(window.count) {
+            let low = Int(offset - windowStart)
+            return window[low..<(low + count)]
+        }
+        window = try io.read(segments[segment].fd, count: max(count, Self.windowSize), at: offset)
+        windowSegment = segment
+        windowStart = offset
+        return window[0..<min(count, window.count)]
     }
 }

@@ -192,8 +192,8 @@ struct Recovery {
         } while true
     }
 
-    /// Decides what the end of a scanned segment means: the clean end, a torn tail to cut away (the last
-    /// segment only, and only when nothing acknowledged can lie beyond it), or damage to refuse.
+    /// Settles the end of a scanned segment by ``TailRule``: returns where the log ends, after cutting
+    /// a torn write away, or throws for damage.
     private func settleTail(
         _ outcome: SegmentScanner.Outcome,
         scanner: inout SegmentScanner,
@@ -202,38 +202,21 @@ struct Recovery {
         size: Int64,
         isLast: Bool
     ) throws -> Int64 {
-        let offset: Int64
-        let problem: RecordFormat.FrameProblem
-        switch outcome {
-        case .end(let end):
-            guard end < size else { return end }
-            offset = end
-            problem = .end
-        case .problem(let at, let found):
-            offset = at
-            problem = found
+        switch try TailRule.settle(outcome, scanner: &scanner, size: size, isLast: isLast) {
+        case .end(let offset):
+            return offset
+        case .damage(let offset, let message):
+            throw corrupted("Segment \(path) is damaged at offset \(offset) (\(message)).")
+        case .tornWrite(let offset, let problem):
+            configuration.logger.warning(
+                "Cutting away a torn write at the end of the log",
+                metadata: ["path": "\(path)", "offset": "\(offset)", "problem": "\(problem)"]
+            )
+            try io.truncate(fd, to: offset)
+            try io.preallocate(fd, size: max(Int64(configuration.segmentSize), offset))
+            try io.sync(fd)
+            return offset
         }
-        let later = try scanner.validFrames(after: offset)
-        if problem == .end && later.isEmpty { return offset }
-        // Records after the damage that belong to the same write (their group starts at or before the
-        // damage) were never acknowledged either: a group is acknowledged only once all of it is flushed.
-        let tornGroup = later.allSatisfy { $0.groupStart <= offset }
-        guard isLast, problem.isTornWrite, tornGroup else {
-            if let first = later.first, !tornGroup || !isLast {
-                throw corrupted(
-                    "Segment \(path) is damaged at offset \(offset) (\(problem)), before a valid record at \(first.offset)."
-                )
-            }
-            throw corrupted("Segment \(path) is damaged at offset \(offset) (\(problem)).")
-        }
-        configuration.logger.warning(
-            "Cutting away a torn write at the end of the log",
-            metadata: ["path": "\(path)", "offset": "\(offset)", "problem": "\(problem)"]
-        )
-        try io.truncate(fd, to: offset)
-        try io.preallocate(fd, size: max(Int64(configuration.segmentSize), offset))
-        try io.sync(fd)
-        return offset
     }
 
     /// Applies one valid record to the table; throws when it does not fit where it stands.
@@ -342,5 +325,47 @@ struct Recovery {
             io.close(fd)
             throw error
         }
+    }
+}
+
+/// What the end of a segment's valid records means — one rule for opening and for `verify`.
+enum TailRule {
+    enum Verdict: Equatable {
+        /// The log ends cleanly here (zeros or the end of the file follow).
+        case end(Int64)
+        /// A write that was never acknowledged ends the log here: cut it away.
+        case tornWrite(at: Int64, RecordFormat.FrameProblem)
+        /// Damage that cutting could turn into lost acknowledged events.
+        case damage(at: Int64, String)
+    }
+
+    /// Only the last segment may end in a torn write, and only with a frame-level problem (a frame not
+    /// fully on disk) after which every valid record belongs to the same write: its group starts at or
+    /// before the damage. A group is acknowledged only once all of it is flushed, so none of it was.
+    static func settle(
+        _ outcome: SegmentScanner.Outcome,
+        scanner: inout SegmentScanner,
+        size: Int64,
+        isLast: Bool
+    ) throws -> Verdict {
+        let offset: Int64
+        let problem: RecordFormat.FrameProblem
+        switch outcome {
+        case .end(let end):
+            guard end < size else { return .end(end) }
+            offset = end
+            problem = .end
+        case .problem(let at, let found):
+            offset = at
+            problem = found
+        }
+        let later = try scanner.validFrames(after: offset)
+        if problem == .end && later.isEmpty { return .end(offset) }
+        let sameWrite = later.allSatisfy { $0.groupStart <= offset }
+        if isLast, problem.isTornWrite, sameWrite { return .tornWrite(at: offset, problem) }
+        if let first = later.first {
+            return .damage(at: offset, "\(problem), before a valid record at \(first.offset)")
+        }
+        return .damage(at: offset, isLast ? "\(problem)" : "\(problem) at the end of a sealed segment")
     }
 }

@@ -130,36 +130,26 @@ extension FileEventStore {
                         try Recovery.apply(frame, header: header, kind: kind, offset: at, segment: index, to: &state)
                     }
                 }
-                switch outcome {
-                case .end(let end):
-                    if end < size, let later = try scanner.hasValidFrame(after: end) {
-                        report.findings.append(
-                            .init(
-                                file: name, offset: end, message: "zeros before a valid record at \(later)",
-                                isDamage: true))
-                        broken = true
-                        offset = later
-                        continue
-                    }
-                case .problem(let at, let problem):
-                    if let later = try scanner.hasValidFrame(after: at) {
-                        report.findings.append(.init(file: name, offset: at, message: "\(problem)", isDamage: true))
-                        broken = true
-                        offset = later
-                        continue
-                    }
-                    let isLast = index == files.count - 1
-                    broken = broken || !isLast
+                switch try TailRule.settle(outcome, scanner: &scanner, size: size, isLast: index == files.count - 1) {
+                case .end:
+                    break
+                case .tornWrite(let at, let problem):
                     report.findings.append(
                         .init(
                             file: name,
                             offset: at,
-                            message: isLast
-                                ? "torn record at the end of the log (\(problem)); opening the store cuts it away"
-                                : "\(problem) at the end of a sealed segment",
-                            isDamage: !isLast
+                            message: "a torn write at the end of the log (\(problem)); opening the store cuts it away",
+                            isDamage: false
                         )
                     )
+                case .damage(let at, let message):
+                    report.findings.append(.init(file: name, offset: at, message: message, isDamage: true))
+                    broken = true
+                    // Go on checking checksums after the damage.
+                    if let later = try scanner.hasValidFrame(after: at) {
+                        offset = later
+                        continue
+                    }
                 }
                 break
             }

@@ -256,7 +256,33 @@ final class Writer: @unchecked Sendable {
     // MARK: I/O
 
     /// Writes the buffer at the end of the active segment, flushes it, and makes what it holds visible.
+    /// How far ahead of the write offset the writer zero-fills its segment.
+    static let zeroFillChunk: Int64 = 1 << 20
+    private var zeroes = [UInt8](repeating: 0, count: Int(zeroFillChunk))
+    /// Bytes of the active segment known to be written (records or zeros), not merely allocated.
+    private var zeroedUpTo: Int64 = 0
+
     private func flush(_ store: FileEventStore) throws {
+        let end = active.writeOffset + Int64(buffer.count)
+        if end > zeroedUpTo {
+            // Preallocated space is "unwritten" to the file system: the first flush that touches it
+            // must also record its conversion, which makes a flush of a few pages cost twice a small
+            // one. Writing zeros a chunk ahead pays that once per chunk. The zeros are what recovery
+            // expects past the end of the log, so they need no flush of their own.
+            let from = max(zeroedUpTo, active.writeOffset)
+            let to = max(end, min(from + Self.zeroFillChunk, segmentSize))
+            if to > from {
+                try zeroes.withUnsafeBytes { zeros in
+                    var offset = from
+                    while offset < to {
+                        let count = Int(min(Int64(zeros.count), to - offset))
+                        try store.io.write(active.fd, UnsafeRawBufferPointer(rebasing: zeros[0..<count]), at: offset)
+                        offset += Int64(count)
+                    }
+                }
+            }
+            zeroedUpTo = to
+        }
         try buffer.bytes.withUnsafeBytes { try store.io.write(active.fd, $0, at: active.writeOffset) }
         try store.io.sync(active.fd)
         active.writeOffset += Int64(buffer.count)
@@ -293,6 +319,7 @@ final class Writer: @unchecked Sendable {
         }
         active = ActiveSegment(
             index: index, fd: segment.fd, firstPosition: head, writeOffset: Int64(SegmentHeader.size))
+        zeroedUpTo = Int64(SegmentHeader.size)
     }
 
     private func refusal(_ store: FileEventStore) -> EventStoreError? {
