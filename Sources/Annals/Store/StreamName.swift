@@ -50,8 +50,14 @@ public struct StreamName: Sendable, Hashable, Comparable, CustomStringConvertibl
     }
 
     public func hash(into hasher: inout Hasher) {
+        // The bytes, not the string: Swift's String hashing follows Unicode equivalence.
+        let hashed: Void? = rawValue.utf8.withContiguousStorageIfAvailable { bytes in
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+        }
+        if hashed == nil {
+            for byte in rawValue.utf8 { hasher.combine(byte) }
+        }
         hasher.combine(rawValue.utf8.count)
-        for byte in rawValue.utf8 { hasher.combine(byte) }
     }
 
     /// Byte-wise (UTF-8) lexicographic order.

@@ -74,15 +74,22 @@ package struct StreamTable: Sendable {
         var record = streams.removeValue(forKey: stream) ?? newStream(stream)
         record.isDeleted = false
         let firstRevision = UInt64(record.positions.count)
-        let firstPosition = head
         let category = stream.category
-        for event in events {
-            record.positions.append(head)
-            eventIDs[event.id] = head
-            categories[category, default: []].append(head)
-            eventTypes[event.type, default: []].append(head)
-            head += 1
+        let firstPosition = head
+        record.positions.append(contentsOf: firstPosition..<(firstPosition + UInt64(events.count)))
+        categories[category, default: []].append(contentsOf: firstPosition..<(firstPosition + UInt64(events.count)))
+        // Runs of one type (the usual batch) cost one lookup.
+        var runStart = 0
+        for index in events.indices {
+            eventIDs[events[index].id] = firstPosition + UInt64(index)
+            if index + 1 == events.count || events[index + 1].type != events[runStart].type {
+                eventTypes[events[runStart].type, default: []].append(
+                    contentsOf: (firstPosition + UInt64(runStart))...(firstPosition + UInt64(index))
+                )
+                runStart = index + 1
+            }
         }
+        head += UInt64(events.count)
         streams[stream] = record
         return AppendResult(
             firstRevision: StreamRevision(firstRevision),
@@ -150,16 +157,44 @@ package struct StreamTable: Sendable {
         streams[stream] = record
     }
 
-    /// Re-adds the next event from a persisted index: its id, type and the stream's creation index.
-    /// Returns false when the stream index is out of range (a damaged index).
-    package mutating func restoreEvent(id: UUID, type: String, streamIndex: Int) -> Bool {
-        guard streamIndex >= 0, streamIndex < streamOrder.count else { return false }
-        let name = streamOrder[streamIndex]
-        streams[name]?.positions.append(head)
-        eventIDs[id] = head
-        categories[name.category, default: []].append(head)
-        eventTypes[type, default: []].append(head)
-        head += 1
+    /// Re-adds events from a persisted index, in position order: for each, its id, its type (an
+    /// index into `typeNames`) and its stream (a creation index). Returns false when an index is out of
+    /// range (a damaged file).
+    package mutating func restoreEvents(
+        ids: [UUID],
+        typeIndexes: [UInt32],
+        typeNames: [String],
+        streamIndexes: [UInt32]
+    ) -> Bool {
+        guard ids.count == typeIndexes.count, ids.count == streamIndexes.count else { return false }
+        var positionsByStream = [[UInt64]](repeating: [], count: streamOrder.count)
+        var positionsByType = [[UInt64]](repeating: [], count: typeNames.count)
+        let categoryNames = streamOrder.map(\.category)
+        var categoryIndex: [String: Int] = [:]
+        for name in categoryNames where categoryIndex[name] == nil { categoryIndex[name] = categoryIndex.count }
+        let categoryOfStream = categoryNames.map { categoryIndex[$0]! }
+        var positionsByCategory = [[UInt64]](repeating: [], count: categoryIndex.count)
+        eventIDs.reserveCapacity(eventIDs.count + ids.count)
+        for offset in ids.indices {
+            let stream = Int(streamIndexes[offset])
+            let type = Int(typeIndexes[offset])
+            guard stream < positionsByStream.count, type < positionsByType.count else { return false }
+            let position = head + UInt64(offset)
+            positionsByStream[stream].append(position)
+            positionsByType[type].append(position)
+            positionsByCategory[categoryOfStream[stream]].append(position)
+            eventIDs[ids[offset]] = position
+        }
+        for (index, positions) in positionsByStream.enumerated() where !positions.isEmpty {
+            streams[streamOrder[index]]?.positions.append(contentsOf: positions)
+        }
+        for (index, positions) in positionsByType.enumerated() where !positions.isEmpty {
+            eventTypes[typeNames[index], default: []].append(contentsOf: positions)
+        }
+        for (name, index) in categoryIndex where !positionsByCategory[index].isEmpty {
+            categories[name, default: []].append(contentsOf: positionsByCategory[index])
+        }
+        head += UInt64(ids.count)
         return true
     }
 

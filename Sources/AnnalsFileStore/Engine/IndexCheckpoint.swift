@@ -148,18 +148,28 @@ struct IndexCheckpoint {
                         stream, metadata: metadata, isDeleted: flags & 1 != 0, isTombstoned: flags & 2 != 0)
                 }
                 guard UInt64(reader.remaining) == head * 32 else { return nil }
-                state.locations.reserveCapacity(Int(head))
-                for _ in 0..<head {
-                    let stream = Int(try reader.u32())
-                    let type = Int(try reader.u32())
+                let count = Int(head)
+                var streamIndexes = [UInt32](repeating: 0, count: count)
+                var typeIndexes = [UInt32](repeating: 0, count: count)
+                var ids = [UUID](repeating: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), count: count)
+                state.locations.reserveCapacity(count)
+                for index in 0..<count {
+                    streamIndexes[index] = try reader.u32()
+                    typeIndexes[index] = try reader.u32()
                     var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
                     let idBytes = try reader.bytes(16)
                     withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: idBytes) }
-                    guard type < types.count,
-                        state.table.restoreEvent(id: UUID(uuid: uuid), type: types[type], streamIndex: stream)
-                    else { return nil }
+                    ids[index] = UUID(uuid: uuid)
                     state.locations.append(try reader.u64())
                 }
+                guard
+                    state.table.restoreEvents(
+                        ids: ids,
+                        typeIndexes: typeIndexes,
+                        typeNames: types,
+                        streamIndexes: streamIndexes
+                    )
+                else { return nil }
                 state.table.durableHead = head
                 return (IndexCheckpoint(head: head, segmentIndex: segmentIndex, endOffset: Int64(endOffset)), state)
             } catch {

@@ -233,7 +233,7 @@ struct Recovery {
         }
         switch kind {
         case .events:
-            let record = try RecordFormat.decodeEvents(frame, header: header)
+            let record = try RecordFormat.decodeEvents(frame, header: header, payloads: false)
             let expectedRevision = UInt64(state.table.streams[record.stream]?.positions.count ?? 0)
             guard record.firstRevision == expectedRevision else { throw .malformedBody }
             // An id stored twice would make idempotent retries ambiguous: the log is damaged.

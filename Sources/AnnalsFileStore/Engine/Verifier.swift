@@ -123,7 +123,8 @@ extension FileEventStore {
                     at, header, kind, frame throws(RecordFormat.FrameProblem) in
                     figures.records += 1
                     if kind == .events {
-                        figures.events += Int(try RecordFormat.decodeEvents(frame, header: header).events.count)
+                        figures.events += Int(
+                            try RecordFormat.decodeEvents(frame, header: header, payloads: false).events.count)
                     }
                     // After damage, positions cannot be checked; keep checking checksums.
                     if !broken {

@@ -274,8 +274,13 @@ package enum RecordFormat {
     }
 
     /// Decodes the body of a validated events frame.
-    static func decodeEvents(_ frame: UnsafeRawBufferPointer, header: FrameHeader) throws(FrameProblem) -> EventsRecord
-    {
+    ///
+    /// Without `payloads`, data and metadata are skipped (left empty): recovery needs only ids and types.
+    static func decodeEvents(
+        _ frame: UnsafeRawBufferPointer,
+        header: FrameHeader,
+        payloads: Bool = true
+    ) throws(FrameProblem) -> EventsRecord {
         do {
             var reader = ByteReader(
                 UnsafeRawBufferPointer(rebasing: frame[0..<(header.length - 4)]), offset: headerSize)
@@ -293,11 +298,21 @@ package enum RecordFormat {
                 let contentRaw = try reader.u8()
                 guard contentRaw <= 1 else { throw FrameProblem.malformedBody }
                 let typeLength = Int(try reader.u16())
-                guard let type = String(validating: try reader.bytes(typeLength), as: UTF8.self) else {
-                    throw FrameProblem.malformedBody
+                let typeBytes = try reader.bytes(typeLength)
+                // A batch usually holds one type: reuse the previous event's string when the bytes match.
+                let type: String
+                if let previous = events.last?.type, previous.utf8.elementsEqual(typeBytes) {
+                    type = previous
+                } else {
+                    guard let decoded = String(validating: typeBytes, as: UTF8.self) else {
+                        throw FrameProblem.malformedBody
+                    }
+                    type = decoded
                 }
-                let data = Data(try reader.bytes(Int(try reader.u32())))
-                let metadata = Data(try reader.bytes(Int(try reader.u32())))
+                let dataBytes = try reader.bytes(Int(try reader.u32()))
+                let metadataBytes = try reader.bytes(Int(try reader.u32()))
+                let data = payloads ? Data(dataBytes) : Data()
+                let metadata = payloads ? Data(metadataBytes) : Data()
                 events.append(
                     EventData(
                         id: UUID(uuid: uuid),
