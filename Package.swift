@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Annals", targets: ["Annals"]),
         .library(name: "AnnalsTesting", targets: ["AnnalsTesting"]),
         .library(name: "AnnalsFileStore", targets: ["AnnalsFileStore"]),
+        .library(name: "AnnalsPostgres", targets: ["AnnalsPostgres"]),
         .executable(name: "annals", targets: ["AnnalsCLI"]),
         .executable(name: "orders-example", targets: ["OrdersExample"]),
         .executable(name: "bank-example", targets: ["BankExample"]),
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -39,6 +42,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "AnnalsPostgres",
+            dependencies: [
+                "Annals",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "AnnalsCLI",
             dependencies: [
@@ -58,6 +71,14 @@ let package = Package(
             name: "AnnalsFileStoreTests",
             dependencies: [
                 "Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "AnnalsPostgresTests",
+            dependencies: [
+                "Annals", "AnnalsTesting", "AnnalsPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

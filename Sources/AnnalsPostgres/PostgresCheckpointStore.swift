@@ -1,0 +1,104 @@
+import Annals
+import Foundation
+import PostgresNIO
+
+/// A ``Annals/CheckpointStore`` in the store's schema (table `checkpoints`).
+///
+/// For projections whose read model lives in the same database, ``PostgresProjectionRunner`` writes the
+/// read model and the checkpoint in one transaction instead: exactly-once.
+public struct PostgresCheckpointStore: CheckpointStore {
+    let store: PostgresEventStore
+
+    public init(store: PostgresEventStore) { self.store = store }
+
+    public func checkpoint(for name: String) async throws -> UInt64? {
+        try await store.client.withConnection {
+            try await Self.checkpoint(for: name, schema: store.schema, on: $0, store.logger)
+        }
+    }
+
+    public func save(_ checkpoint: UInt64, for name: String) async throws {
+        try await store.client.withConnection {
+            try await Self.save(checkpoint, for: name, schema: store.schema, on: $0, store.logger)
+        }
+    }
+
+    public func delete(for name: String) async throws {
+        try await store.client.query(
+            "DELETE FROM \(unescaped: store.schema).checkpoints WHERE name = \(name)", logger: store.logger)
+    }
+
+    static func checkpoint(for name: String, schema: String, on connection: PostgresConnection, _ logger: Logger)
+        async throws
+        -> UInt64?
+    {
+        for try await value in try await connection.query(
+            "SELECT checkpoint FROM \(unescaped: schema).checkpoints WHERE name = \(name)",
+            logger: logger
+        ).decode(Int64.self) {
+            // -1: the row exists (a runner locked it) but nothing was applied yet.
+            return value < 0 ? nil : UInt64(value)
+        }
+        return nil
+    }
+
+    static func save(
+        _ checkpoint: UInt64, for name: String, schema: String, on connection: PostgresConnection, _ logger: Logger
+    )
+        async throws
+    {
+        guard let value = Int64(exactly: checkpoint) else {
+            throw EventStoreError(.invalidArgument, "A checkpoint must fit in a signed 64-bit integer.")
+        }
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: schema).checkpoints (name, checkpoint) VALUES (\(name), \(value))
+            ON CONFLICT (name) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()
+            """,
+            logger: logger
+        )
+    }
+}
+
+/// A ``Annals/SnapshotStore`` in the store's schema (table `snapshots`): the latest snapshot per stream;
+/// an older one never replaces a newer one.
+public struct PostgresSnapshotStore: SnapshotStore {
+    let store: PostgresEventStore
+
+    public init(store: PostgresEventStore) { self.store = store }
+
+    public func load(_ stream: StreamName) async throws -> Snapshot? {
+        for try await (revision, version, state, takenAt) in try await store.client.query(
+            """
+            SELECT revision, schema_version, state, taken_at FROM \(unescaped: store.schema).snapshots
+            WHERE stream = \(stream.rawValue)
+            """,
+            logger: store.logger
+        ).decode((Int64, Int32, Data, Date).self) {
+            return Snapshot(
+                stream: stream,
+                revision: StreamRevision(UInt64(max(0, revision))),
+                schemaVersion: Int(version),
+                state: state,
+                takenAt: takenAt
+            )
+        }
+        return nil
+    }
+
+    public func save(_ snapshot: Snapshot) async throws {
+        guard let revision = Int64(exactly: snapshot.revision.value),
+            let version = Int32(exactly: snapshot.schemaVersion)
+        else { throw EventStoreError(.invalidArgument, "The snapshot's revision or schema version is out of range.") }
+        try await store.client.query(
+            """
+            INSERT INTO \(unescaped: store.schema).snapshots (stream, revision, schema_version, state, taken_at)
+            VALUES (\(snapshot.stream.rawValue), \(revision), \(version), \(snapshot.state), \(snapshot.takenAt))
+            ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision, schema_version = EXCLUDED.schema_version,
+                state = EXCLUDED.state, taken_at = EXCLUDED.taken_at
+            WHERE \(unescaped: store.schema).snapshots.revision <= EXCLUDED.revision
+            """,
+            logger: store.logger
+        )
+    }
+}

@@ -1,0 +1,265 @@
+import Annals
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The ``Annals/EventStore`` on PostgreSQL: for teams that run PostgreSQL already, and for many
+/// stateless Annals processes on one database.
+///
+/// - **Ordering.** Positions come from one counter row, locked by each append's transaction until it
+///   commits: positions are contiguous, a rollback gives them back, and commit order is position
+///   order, so no reader of `$all` ever sees position p+1 while p is still to come. Readers take no
+///   lock at all.
+/// - **Group commit.** Concurrent appends from one process go into one transaction (each in its own
+///   savepoint-free function call, so one failing expectation does not affect the others).
+/// - **Subscriptions** wake on `LISTEN/NOTIFY` from a dedicated connection, which ``run()`` keeps
+///   open and reconnects, and on a periodic check of the head; they always re-read by position, so a
+///   lost notification only delays, never loses.
+/// - **Schema.** Its own schema (default `annals`), created and migrated by ``migrate()``, safely
+///   when several processes start at once.
+///
+/// The store needs a running `PostgresClient` (its `run()` in a task or a `ServiceGroup`), and its own
+/// ``run()`` for notifications. ``withStore(url:configuration:_:)`` does all of that for a scope.
+public final class PostgresEventStore: EventStore, Service {
+    /// How the store behaves.
+    public struct Configuration: Sendable {
+        /// The schema holding the store's tables. Lower-case letters, digits and `_`.
+        public var schema: String
+        /// Size and count limits (law 9).
+        public var limits: EventStoreLimits
+        /// How many events a subscription reads at a time.
+        public var subscriptionPageSize: Int
+        /// How often the head is checked without a notification (a safety net for lost ones).
+        public var pollInterval: Duration
+        public var logger: Logger
+
+        public init(
+            schema: String = "annals",
+            limits: EventStoreLimits = EventStoreLimits(),
+            subscriptionPageSize: Int = 512,
+            pollInterval: Duration = .milliseconds(500),
+            logger: Logger = Logger(label: "annals.postgres")
+        ) {
+            self.schema = schema
+            self.limits = limits
+            self.subscriptionPageSize = subscriptionPageSize
+            self.pollInterval = pollInterval
+            self.logger = logger
+        }
+    }
+
+    public let client: PostgresClient
+    public let configuration: Configuration
+    let notifier = CommitNotifier()
+    let batcher = AppendBatcher()
+    /// The schema name, quoted for SQL.
+    let schema: String
+    var logger: Logger { configuration.logger }
+
+    /// Creates a store on a client. Call ``migrate()`` (or use ``withStore(url:configuration:_:)``)
+    /// before the first append.
+    public init(client: PostgresClient, configuration: Configuration = Configuration()) throws(EventStoreError) {
+        guard Schema.isValidName(configuration.schema) else {
+            throw EventStoreError(
+                .invalidArgument,
+                "The schema name '\(configuration.schema)' must be lower-case letters, digits and '_', at most 63 bytes."
+            )
+        }
+        try configuration.limits.validate()
+        self.client = client
+        self.configuration = configuration
+        self.schema = "\"\(configuration.schema)\""
+    }
+
+    /// Creates a client for `url`, runs it and the store, migrates, and runs `body`.
+    ///
+    /// - Parameter url: `postgres://user:password@host:port/database` (or `postgresql://`).
+    public static func withStore<R: Sendable>(
+        url: String,
+        configuration: Configuration = Configuration(),
+        _ body: @Sendable (PostgresEventStore) async throws -> R
+    ) async throws -> R {
+        let client = PostgresClient(
+            configuration: try PostgresURL.configuration(url), backgroundLogger: configuration.logger)
+        let store = try PostgresEventStore(client: client, configuration: configuration)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await store.migrate()
+            // The listener ends (inner group) before the client it uses stops (outer group).
+            return try await withThrowingTaskGroup(of: Void.self) { listener in
+                listener.addTask { try await store.run() }
+                defer { listener.cancelAll() }
+                return try await body(store)
+            }
+        }
+    }
+
+    /// Creates the schema and applies the migrations it lacks.
+    public func migrate() async throws {
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                // One migrator at a time, across processes.
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtext(\(configuration.schema)))",
+                    logger: logger
+                )
+                try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS \(unescaped: schema).migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                    logger: logger
+                )
+                var applied: Set<Int> = []
+                for try await version in try await connection.query(
+                    "SELECT version FROM \(unescaped: schema).migrations",
+                    logger: logger
+                ).decode(Int.self) {
+                    applied.insert(version)
+                }
+                for (index, statements) in Schema.migrations.enumerated() where !applied.contains(index + 1) {
+                    for sql in statements {
+                        let text = sql.replacingOccurrences(of: "$S", with: schema)
+                        try await connection.query(PostgresQuery(unsafeSQL: text), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO \(unescaped: schema).migrations (version) VALUES (\(index + 1))",
+                        logger: logger
+                    )
+                    logger.info(
+                        "Applied migration", metadata: ["schema": "\(configuration.schema)", "version": "\(index + 1)"])
+                }
+            }
+            notifier.publish(head: try await currentHead())
+        } catch {
+            throw Self.storeError(error, "Migrating the schema failed")
+        }
+    }
+
+    /// Listens for commits of other processes until cancelled (or graceful shutdown): a dedicated
+    /// connection with `LISTEN`, reconnected after failures, and a periodic check of the head.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.poll() }
+            }
+        }
+    }
+
+    /// The channel commits are announced on.
+    var channel: String { "annals_\(configuration.schema)" }
+
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        // Catch up on what was committed before the LISTEN took effect.
+                        notifier.publish(head: try await currentHead())
+                        for try await notification in notifications {
+                            if let head = UInt64(notification.payload) { notifier.publish(head: head) }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("Notification connection lost; reconnecting", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func poll() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.pollInterval)
+                notifier.publish(head: try await currentHead())
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.debug("Head check failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The committed head: the position the next event will get.
+    func currentHead() async throws -> UInt64 {
+        let rows = try await client.query(
+            "SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1", logger: logger)
+        for try await value in rows.decode(Int64.self) { return UInt64(max(0, value)) }
+        throw EventStoreError(.unavailable, "The store's counter row is missing; run migrate().")
+    }
+
+    public func headPosition() async throws -> Position {
+        do {
+            return Position(try await currentHead())
+        } catch {
+            throw Self.storeError(error, "Reading the head failed")
+        }
+    }
+
+    public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
+        let pageSize = configuration.subscriptionPageSize
+        let head = notifier.head
+        return EventSubscription { [notifier] in
+            CatchUpSubscriptionSource(
+                store: self,
+                notifier: notifier,
+                target: target,
+                start: start,
+                pageSize: pageSize,
+                endHead: head
+            )
+        }
+    }
+
+    /// Maps driver errors to ``Annals/EventStoreError`` (law 10); store errors pass through.
+    static func storeError(_ error: any Error, _ context: String) -> EventStoreError {
+        if let error = error as? EventStoreError { return error }
+        if let error = error as? PostgresTransactionError {
+            if let inner = error.closureError { return storeError(inner, context) }
+            if let inner = error.beginError ?? error.commitError { return storeError(inner, context) }
+        }
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            let message = error.serverInfo?[.message] ?? "\(error.code)"
+            return EventStoreError(.unavailable, "\(context): PostgreSQL \(state) \(message)")
+        }
+        return EventStoreError(.unavailable, "\(context): \(error)")
+    }
+}
+
+/// Parses `postgres://user:password@host:port/database` URLs.
+public enum PostgresURL {
+    public static func configuration(_ url: String) throws(EventStoreError) -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url),
+            components.scheme == "postgres" || components.scheme == "postgresql"
+        else {
+            throw EventStoreError(
+                .invalidArgument, "A PostgreSQL URL looks like postgres://user:password@host:port/database.")
+        }
+        let user = components.user ?? "postgres"
+        let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil
+        var configuration: PostgresClient.Configuration
+        let socket = components.queryItems?.first { $0.name == "host" && ($0.value?.hasPrefix("/") ?? false) }?.value
+        if let socket {
+            let port = components.port ?? 5432
+            configuration = .init(
+                unixSocketPath: "\(socket)/.s.PGSQL.\(port)", username: user, password: components.password,
+                database: database)
+        } else {
+            configuration = .init(
+                host: components.host ?? "localhost",
+                port: components.port ?? 5432,
+                username: user,
+                password: components.password,
+                database: database,
+                tls: .disable
+            )
+        }
+        return configuration
+    }
+}
