@@ -183,4 +183,9 @@ enum PostgresAvailability {
     }
 
     static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// Whether the tests can start servers of their own (not only use ANNALS_POSTGRES_URL).
+    static var canStartServers: Bool {
+        url != nil && ProcessInfo.processInfo.environment["ANNALS_POSTGRES_URL"].map(\.isEmpty) ?? true
+    }
 }

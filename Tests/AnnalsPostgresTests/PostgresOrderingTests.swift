@@ -1,0 +1,152 @@
+import Annals
+import AnnalsPostgres
+import Foundation
+import PostgresNIO
+import Synchronization
+import Testing
+
+struct Rollback: Error {}
+
+@Suite("PostgreSQL ordering", .enabled(if: PostgresAvailability.url != nil, "\(PostgresAvailability.reason)"))
+struct PostgresOrderingTests {
+    static func batch(_ count: Int, _ tag: Int) -> [EventData] {
+        (0..<count).map { EventData(type: "Ordered", data: Data("{\"tag\":\(tag),\"n\":\($0)}".utf8)) }
+    }
+
+    @Test(
+        "8 writers hold transactions open up to 200 ms and some roll back; a subscriber and a poller see each committed event once, in order",
+        .timeLimit(.minutes(3))
+    )
+    func writersHoldingTransactions() async throws {
+        let url = try #require(PostgresAvailability.url)
+        try await PostgresHarness.withStore(url: url) { store in
+            let target = 20_000
+            let committed = Shared<[UUID]>([])
+            let rolledBack = Shared<Set<UUID>>([])
+            let finalCount = Shared<Int?>(nil)
+            let subscriber = Task {
+                var seen: [RecordedEvent] = []
+                for try await event in store.subscribe(to: .all, from: .beginning) {
+                    seen.append(event)
+                    if let total = finalCount.withLock({ $0 }), seen.count >= total { break }
+                }
+                return seen
+            }
+            let poller = Task {
+                var next: UInt64 = 0
+                while true {
+                    let page = try await store.readAll(
+                        from: Position(next), direction: .forwards, filter: .all, limit: 2_000)
+                    for event in page {
+                        guard event.position.value == next else {
+                            throw PostgresTestFailure(
+                                "the poller read position \(event.position) while \(next) was due")
+                        }
+                        next += 1
+                    }
+                    if let total = finalCount.withLock({ $0 }), next >= UInt64(total) { return next }
+                    if page.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    group.addTask {
+                        var random = SystemRandomNumberGenerator()
+                        let stream = try StreamName("ordered-\(writer)")
+                        var round = 0
+                        while committed.withLock({ $0.count }) < target {
+                            round += 1
+                            let events = Self.batch(125, writer * 100_000 + round)
+                            let rollback = Int.random(in: 0..<100, using: &random) < 15
+                            do {
+                                try await store.client.withTransaction(logger: store.configuration.logger) {
+                                    connection in
+                                    _ = try await store.append(events, to: stream, expecting: .any, in: connection)
+                                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...200, using: &random)))
+                                    if rollback { throw Rollback() }
+                                }
+                                committed.withLock { $0 += events.map(\.id) }
+                            } catch {
+                                guard rollback else { throw error }
+                                rolledBack.withLock { $0.formUnion(events.map(\.id)) }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // A last event wakes the subscriber once the writers are done.
+            let sentinel = EventData(type: "Sentinel", data: Data("{}".utf8))
+            _ = try await store.append([sentinel], to: try StreamName("ordered-end"), expecting: .any)
+            let committedIDs = committed.withLock { $0 } + [sentinel.id]
+            finalCount.withLock { $0 = committedIDs.count }
+            let seen = try await subscriber.value
+            let polled = try await poller.value
+            #expect(
+                seen.map(\.position.value) == Array(0..<UInt64(committedIDs.count)),
+                "the subscriber saw a gap or a repeat")
+            #expect(Set(seen.map(\.id)) == Set(committedIDs), "the subscriber's events are not the committed ones")
+            #expect(rolledBack.withLock { $0 }.isDisjoint(with: seen.map(\.id)), "a rolled-back event was delivered")
+            #expect(polled == UInt64(committedIDs.count))
+            #expect(!rolledBack.withLock { $0 }.isEmpty, "the test must roll some transactions back")
+        }
+    }
+
+    @Test(
+        "two independent instances append at once and a subscriber on either sees everything in one order",
+        .timeLimit(.minutes(2)))
+    func twoInstances() async throws {
+        let url = try #require(PostgresAvailability.url)
+        let schema = PostgresHarness.freshSchema()
+        let perWriter = 50
+        try await PostgresHarness.withStore(url: url, schema: schema) { first in
+            try await PostgresHarness.withStore(url: url, schema: schema, drop: false) { second in
+                let total = 2 * 4 * perWriter * 5
+                let subscribers = [first, second].map { store in
+                    Task {
+                        var seen: [RecordedEvent] = []
+                        for try await event in store.subscribe(to: .all, from: .beginning) {
+                            seen.append(event)
+                            if seen.count == total { break }
+                        }
+                        return seen
+                    }
+                }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (index, store) in [first, second].enumerated() {
+                        for writer in 0..<4 {
+                            group.addTask {
+                                let stream = try StreamName("instance\(index)-\(writer)")
+                                for round in 0..<perWriter {
+                                    _ = try await store.append(Self.batch(5, round), to: stream, expecting: .any)
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let seenByFirst = try await subscribers[0].value
+                let seenBySecond = try await subscribers[1].value
+                #expect(seenByFirst.map(\.position.value) == Array(0..<UInt64(total)))
+                #expect(seenByFirst.map(\.id) == seenBySecond.map(\.id), "the two instances disagree on the order")
+                #expect(Set(seenByFirst.map(\.stream.rawValue)).count == 8)
+            }
+        }
+    }
+}
+
+struct PostgresTestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A lock-protected value that closures can share.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        try mutex.withLock { value in try body(&value) }
+    }
+}
