@@ -57,6 +57,9 @@ let package = Package(
             dependencies: [
                 "Annals",
                 "AnnalsFileStore",
+                "AnnalsPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

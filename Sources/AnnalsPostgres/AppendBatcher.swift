@@ -7,12 +7,19 @@ final class PendingAppend: Sendable {
     let stream: StreamName
     let expected: ExpectedRevision
 
-    private enum State {
-        case waiting([CheckedContinuation<AppendResult, any Error>])
-        case done(Result<AppendResult, EventStoreError>)
+    /// What a waiting append is told: its result, or that it leads the next group.
+    enum Signal {
+        case result(AppendResult)
+        case lead
     }
 
-    private let state = Mutex(State.waiting([]))
+    private struct State {
+        var waiter: CheckedContinuation<Signal, any Error>?
+        var result: Result<AppendResult, EventStoreError>?
+        var isPromoted = false
+    }
+
+    private let state = Mutex(State())
 
     init(events: [EventData], stream: StreamName, expected: ExpectedRevision) {
         self.events = events
@@ -21,27 +28,40 @@ final class PendingAppend: Sendable {
     }
 
     func resolve(_ result: Result<AppendResult, EventStoreError>) {
-        let waiting: [CheckedContinuation<AppendResult, any Error>] = state.withLock { state in
-            guard case .waiting(let continuations) = state else { return [] }
-            state = .done(result)
-            return continuations
+        let waiter = state.withLock { state in
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
         }
-        for continuation in waiting { continuation.resume(with: result.mapError { $0 as any Error }) }
+        waiter?.resume(with: result.map { .result($0) }.mapError { $0 as any Error })
     }
 
-    func value() async throws -> AppendResult {
+    /// Makes this append the leader of the next group.
+    func promote() {
+        let waiter = state.withLock { state in
+            state.isPromoted = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        if let waiter {
+            state.withLock { $0.isPromoted = false }
+            waiter.resume(returning: .lead)
+        }
+    }
+
+    /// The next signal: the result once it is known, or a call to lead.
+    func next() async throws -> Signal {
         try await withCheckedThrowingContinuation { continuation in
-            let done: Result<AppendResult, EventStoreError>? = state.withLock { state in
-                switch state {
-                case .waiting(var continuations):
-                    continuations.append(continuation)
-                    state = .waiting(continuations)
-                    return nil
-                case .done(let result):
-                    return result
+            let immediate: Result<Signal, any Error>? = state.withLock { state in
+                if let result = state.result { return result.map { .result($0) }.mapError { $0 as any Error } }
+                if state.isPromoted {
+                    state.isPromoted = false
+                    return .success(.lead)
                 }
+                state.waiter = continuation
+                return nil
             }
-            if let done { continuation.resume(with: done.mapError { $0 as any Error }) }
+            if let immediate { continuation.resume(with: immediate) }
         }
     }
 }

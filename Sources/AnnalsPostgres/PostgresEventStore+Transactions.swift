@@ -7,7 +7,8 @@ extension PostgresEventStore {
     /// back) together with the caller's own writes — an outbox, a read model, a process manager's state.
     ///
     /// The append takes the store's counter row lock until the caller's transaction ends: keep such
-    /// transactions short, as every other append waits for them. The events become visible, and
+    /// transactions short, as every other append waits for them. The connection must be inside a
+    /// transaction (`withTransaction`) at `READ COMMITTED`, PostgreSQL's default. The events become visible, and
     /// subscribers are notified, when the transaction commits; a rollback gives the positions back.
     ///
     /// - Throws: the same errors as ``append(_:to:expecting:)``.

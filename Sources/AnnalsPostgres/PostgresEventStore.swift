@@ -34,6 +34,9 @@ public final class PostgresEventStore: EventStore, Service {
         public var subscriptionPageSize: Int
         /// How often the head is checked without a notification (a safety net for lost ones).
         public var pollInterval: Duration
+        /// The most connections the client that ``PostgresEventStore/withStore(url:configuration:_:)``
+        /// creates may open (its listener needs one; group commit one at a time).
+        public var maximumConnections: Int
         public var logger: Logger
 
         public init(
@@ -41,12 +44,14 @@ public final class PostgresEventStore: EventStore, Service {
             limits: EventStoreLimits = EventStoreLimits(),
             subscriptionPageSize: Int = 512,
             pollInterval: Duration = .milliseconds(500),
+            maximumConnections: Int = 20,
             logger: Logger = Logger(label: "annals.postgres")
         ) {
             self.schema = schema
             self.limits = limits
             self.subscriptionPageSize = subscriptionPageSize
             self.pollInterval = pollInterval
+            self.maximumConnections = max(2, maximumConnections)
             self.logger = logger
         }
     }
@@ -65,7 +70,7 @@ public final class PostgresEventStore: EventStore, Service {
         guard Schema.isValidName(configuration.schema) else {
             throw EventStoreError(
                 .invalidArgument,
-                "The schema name '\(configuration.schema)' must be lower-case letters, digits and '_', at most 63 bytes."
+                "The schema name '\(configuration.schema)' must be lower-case letters, digits and '_', at most 56 bytes."
             )
         }
         try configuration.limits.validate()
@@ -82,8 +87,9 @@ public final class PostgresEventStore: EventStore, Service {
         configuration: Configuration = Configuration(),
         _ body: @Sendable (PostgresEventStore) async throws -> R
     ) async throws -> R {
-        let client = PostgresClient(
-            configuration: try PostgresURL.configuration(url), backgroundLogger: configuration.logger)
+        var clientConfiguration = try PostgresURL.configuration(url)
+        clientConfiguration.options.maximumConnections = configuration.maximumConnections
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: configuration.logger)
         let store = try PostgresEventStore(client: client, configuration: configuration)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
@@ -107,7 +113,18 @@ public final class PostgresEventStore: EventStore, Service {
                     "SELECT pg_advisory_xact_lock(hashtext(\(configuration.schema)))",
                     logger: logger
                 )
-                try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+                // CREATE SCHEMA checks the CREATE privilege even when the schema exists: look first, so a
+                // role without it can run against a schema made for it.
+                var exists = false
+                for try await _ in try await connection.query(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = \(configuration.schema)",
+                    logger: logger
+                ).decode(Int32.self) {
+                    exists = true
+                }
+                if !exists {
+                    try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger)
+                }
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS \(unescaped: schema).migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
                     logger: logger
@@ -118,6 +135,12 @@ public final class PostgresEventStore: EventStore, Service {
                     logger: logger
                 ).decode(Int.self) {
                     applied.insert(version)
+                }
+                if let newest = applied.max(), newest > Schema.migrations.count {
+                    throw EventStoreError(
+                        .unavailable,
+                        "The schema is at version \(newest), newer than this Annals knows (\(Schema.migrations.count)); upgrade Annals."
+                    )
                 }
                 for (index, statements) in Schema.migrations.enumerated() where !applied.contains(index + 1) {
                     for sql in statements {
@@ -147,6 +170,8 @@ public final class PostgresEventStore: EventStore, Service {
                 group.addTask { await self.poll() }
             }
         }
+        // Subscriptions waiting for new events end instead of waiting forever.
+        notifier.finish(throwing: EventStoreError(.storeClosed, "The store stopped listening for commits."))
     }
 
     /// The channel commits are announced on.
@@ -240,6 +265,14 @@ public enum PostgresURL {
         else {
             throw EventStoreError(
                 .invalidArgument, "A PostgreSQL URL looks like postgres://user:password@host:port/database.")
+        }
+        for item in components.queryItems ?? [] where item.name != "host" {
+            guard item.name == "sslmode", item.value == "disable" else {
+                throw EventStoreError(
+                    .invalidArgument,
+                    "The URL parameter \(item.name)=\(item.value ?? "") is not supported; TLS is configured on a PostgresClient you create yourself."
+                )
+            }
         }
         let user = components.user ?? "postgres"
         let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil

@@ -73,6 +73,7 @@ public struct PostgresProjectionRunner<P: PostgresProjection>: Service {
     private func applyExactlyOnce(_ event: RecordedEvent) async throws {
         let value = isStreamTarget ? event.revision.value : event.position.value
         try await store.client.withTransaction(logger: store.logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: store.logger)
             // Lock the checkpoint row so two runners of one projection cannot both apply an event.
             try await connection.query(
                 """

@@ -1,13 +1,14 @@
 /// The store's schema and its versioned migrations.
 ///
-/// Every migration runs in one transaction holding a transaction-scoped advisory lock, so two
+/// The pending migrations run in one transaction holding a transaction-scoped advisory lock, so two
 /// processes that start at once apply each migration exactly once; the applied versions are kept in
 /// `<schema>.migrations`.
 enum Schema {
     /// Whether `name` is a safe schema name: a lower-case letter or `_`, then letters, digits or `_`,
-    /// at most 63 bytes. (It is interpolated into SQL, so nothing else is accepted.)
+    /// at most 56 bytes (the notification channel `annals_<schema>` must stay within PostgreSQL's 63).
+    /// It is interpolated into SQL, so nothing else is accepted.
     static func isValidName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
+        guard let first = name.utf8.first, name.utf8.count <= 56 else { return false }
         let isStart = (0x61...0x7A).contains(first) || first == 0x5F
         return isStart
             && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }

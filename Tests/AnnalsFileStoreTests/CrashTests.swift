@@ -77,20 +77,39 @@ struct CrashTests {
     private func runAndKill(_ binary: String, directory: String, seed: UInt64, afterAcknowledgements count: Int) throws
         -> [String]
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let fd = output.fileHandleForReading.fileDescriptor
+        // posix_spawn and waitpid, not Foundation's Process: Process's SIGCHLD handling was seen to leave
+        // other tests' timers and child processes waiting forever.
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw DurabilityFailure("pipe() failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        posix_spawn_file_actions_addclose(&actions, pipeEnds[1])
+        let arguments = [
+            binary, "crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536",
+        ]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        close(pipeEnds[1])
+        guard spawned == 0 else {
+            close(pipeEnds[0])
+            throw DurabilityFailure("cannot start \(binary): errno \(spawned)")
+        }
+        let fd = pipeEnds[0]
+        defer { close(fd) }
         var pending = [UInt8]()
         var lines: [String] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var killed = false
         while true {
             let got = read(fd, &buffer, buffer.count)
+            if got < 0 && errno == EINTR { continue }
             if got <= 0 { break }
             pending += buffer[0..<got]
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -99,12 +118,13 @@ struct CrashTests {
                 if line != "ready" { lines.append(line) }
             }
             if !killed, lines.count >= count {
-                kill(process.processIdentifier, SIGKILL)
+                kill(pid, SIGKILL)
                 killed = true
             }
         }
-        process.waitUntilExit()
-        #expect(killed, "the workload ended by itself: \(process.terminationStatus)")
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        #expect(killed, "the workload ended by itself: status \(status)")
         return lines
     }
 }

@@ -23,6 +23,8 @@ struct PostgresHarness: EventStoreHarness {
             schema: schema,
             limits: limits,
             pollInterval: .milliseconds(200),
+            // Many stores run at once in the tests: keep each pool small.
+            maximumConnections: 12,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
     }

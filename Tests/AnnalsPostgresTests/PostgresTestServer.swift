@@ -73,7 +73,8 @@ final class PostgresTestServer: Sendable {
             binaries + "/pg_ctl",
             [
                 "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-o",
-                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=200", "start",
+                "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=1000 -c shared_buffers=64MB",
+                "start",
             ]
         )
     }
