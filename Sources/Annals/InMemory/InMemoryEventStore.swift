@@ -123,18 +123,8 @@ public final class InMemoryEventStore: EventStore {
     }
 
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
-        let pageSize = configuration.subscriptionPageSize
-        let head = notifier.head
-        return EventSubscription { [notifier] in
-            CatchUpSubscriptionSource(
-                store: self,
-                notifier: notifier,
-                target: target,
-                start: start,
-                pageSize: pageSize,
-                endHead: head
-            )
-        }
+        .catchUp(
+            store: self, notifier: notifier, target: target, start: start, pageSize: configuration.subscriptionPageSize)
     }
 }
 

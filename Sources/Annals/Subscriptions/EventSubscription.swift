@@ -14,6 +14,29 @@ public struct EventSubscription: AsyncSequence, Sendable {
         self.makeSource = makeSource
     }
 
+    /// The catch-up subscription every Annals store uses: pages of `store`'s reads, woken by `notifier`.
+    ///
+    /// `.end` means the notifier's head now, when the subscription is made.
+    public static func catchUp(
+        store: any EventStore,
+        notifier: CommitNotifier,
+        target: SubscriptionTarget,
+        start: SubscriptionStart,
+        pageSize: Int
+    ) -> EventSubscription {
+        let head = notifier.head
+        return EventSubscription {
+            CatchUpSubscriptionSource(
+                store: store,
+                notifier: notifier,
+                target: target,
+                start: start,
+                pageSize: pageSize,
+                endHead: head
+            )
+        }
+    }
+
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(source: makeSource())
     }

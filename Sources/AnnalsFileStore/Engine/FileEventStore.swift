@@ -374,18 +374,8 @@ public final class FileEventStore: EventStore {
     }
 
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
-        let pageSize = configuration.subscriptionPageSize
-        let head = notifier.head
-        return EventSubscription { [notifier] in
-            CatchUpSubscriptionSource(
-                store: self,
-                notifier: notifier,
-                target: target,
-                start: start,
-                pageSize: pageSize,
-                endHead: head
-            )
-        }
+        .catchUp(
+            store: self, notifier: notifier, target: target, start: start, pageSize: configuration.subscriptionPageSize)
     }
 
     private func checkNotClosed() throws(EventStoreError) {
