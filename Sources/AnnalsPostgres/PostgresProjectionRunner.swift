@@ -43,7 +43,7 @@ public struct PostgresProjectionRunner<P: PostgresProjection>: Service {
         var applied = 0
         while true {
             let checkpoint = try await PostgresCheckpointStore(store: store).checkpoint(for: projection.name)
-            let page = try await readPage(after: checkpoint, limit: max(1, pageSize))
+            let page = try await store.readPage(of: projection.target, after: checkpoint, limit: max(1, pageSize))
             for event in page {
                 try await applyExactlyOnce(event)
                 applied += 1
@@ -63,15 +63,10 @@ public struct PostgresProjectionRunner<P: PostgresProjection>: Service {
         }
     }
 
-    private var isStreamTarget: Bool {
-        if case .stream = projection.target { return true }
-        return false
-    }
-
     /// Applies `event` and moves the checkpoint in one transaction — unless the checkpoint shows the
     /// event applied already (a redelivery after a restart), which makes it a no-op.
     private func applyExactlyOnce(_ event: RecordedEvent) async throws {
-        let value = isStreamTarget ? event.revision.value : event.position.value
+        let value = projection.target.checkpoint(of: event)
         try await store.client.withTransaction(logger: store.logger) { connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: store.logger)
             // Lock the checkpoint row so two runners of one projection cannot both apply an event.
@@ -97,23 +92,6 @@ public struct PostgresProjectionRunner<P: PostgresProjection>: Service {
     }
 
     private func startingPoint() async throws -> SubscriptionStart {
-        guard let checkpoint = try await PostgresCheckpointStore(store: store).checkpoint(for: projection.name) else {
-            return .beginning
-        }
-        return isStreamTarget ? .afterRevision(StreamRevision(checkpoint)) : .afterPosition(Position(checkpoint))
-    }
-
-    private func readPage(after checkpoint: UInt64?, limit: Int) async throws -> [RecordedEvent] {
-        switch projection.target {
-        case .stream(let stream):
-            guard let from = checkpoint.map({ StreamRevision($0).next }) ?? StreamRevision(0) else { return [] }
-            return try await store.read(stream, from: from, direction: .forwards, limit: limit)
-        case .all(let filter):
-            guard let from = checkpoint.map({ Position($0).next }) ?? Position(0) else { return [] }
-            return try await store.readAll(from: from, direction: .forwards, filter: filter, limit: limit)
-        case .category(let category):
-            guard let from = checkpoint.map({ Position($0).next }) ?? Position(0) else { return [] }
-            return try await store.readAll(from: from, direction: .forwards, filter: .category(category), limit: limit)
-        }
+        projection.target.start(after: try await PostgresCheckpointStore(store: store).checkpoint(for: projection.name))
     }
 }

@@ -51,7 +51,7 @@ public struct ProjectionRunner<P: Projection>: Service {
             var last: UInt64?
             for try await event in store.subscribe(to: projection.target, from: start) {
                 try await projection.apply(event)
-                last = checkpointValue(of: event)
+                last = projection.target.checkpoint(of: event)
                 pending += 1
                 if pending >= configuration.checkpointEvery, let value = last {
                     try await checkpoints.save(value, for: projection.name)
@@ -75,7 +75,7 @@ public struct ProjectionRunner<P: Projection>: Service {
             let page = try await readPage(after: cursor)
             for event in page {
                 try await projection.apply(event)
-                cursor = checkpointValue(of: event)
+                cursor = projection.target.checkpoint(of: event)
                 applied += 1
                 if applied % configuration.checkpointEvery == 0, let cursor {
                     try await checkpoints.save(cursor, for: projection.name)
@@ -94,35 +94,11 @@ public struct ProjectionRunner<P: Projection>: Service {
         try await checkpoints.delete(for: projection.name)
     }
 
-    private var isStreamTarget: Bool {
-        if case .stream = projection.target { return true }
-        return false
-    }
-
-    private func checkpointValue(of event: RecordedEvent) -> UInt64 {
-        isStreamTarget ? event.revision.value : event.position.value
-    }
-
     private func startingPoint() async throws -> SubscriptionStart {
-        guard let checkpoint = try await checkpoints.checkpoint(for: projection.name) else { return .beginning }
-        return isStreamTarget ? .afterRevision(StreamRevision(checkpoint)) : .afterPosition(Position(checkpoint))
+        projection.target.start(after: try await checkpoints.checkpoint(for: projection.name))
     }
 
     private func readPage(after cursor: UInt64?) async throws -> [RecordedEvent] {
-        let limit = configuration.pageSize
-        switch projection.target {
-        case .stream(let stream):
-            let from = cursor.map { StreamRevision($0).next } ?? StreamRevision(0)
-            guard let from else { return [] }
-            return try await store.read(stream, from: from, direction: .forwards, limit: limit)
-        case .all(let filter):
-            let from = cursor.map { Position($0).next } ?? Position(0)
-            guard let from else { return [] }
-            return try await store.readAll(from: from, direction: .forwards, filter: filter, limit: limit)
-        case .category(let category):
-            let from = cursor.map { Position($0).next } ?? Position(0)
-            guard let from else { return [] }
-            return try await store.readAll(from: from, direction: .forwards, filter: .category(category), limit: limit)
-        }
+        try await store.readPage(of: projection.target, after: cursor, limit: configuration.pageSize)
     }
 }

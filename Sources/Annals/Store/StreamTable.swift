@@ -342,7 +342,7 @@ package struct StreamTable: Sendable {
 
     /// What the table knows of a stream; `recordedAt` gives an event's time, for `maxAge`.
     package func info(_ stream: StreamName, now: Date, recordedAt: (UInt64) throws -> Date) rethrows -> StreamInfo? {
-        guard let record = streams[stream] else { return nil }
+        guard let record = streams[stream], isDurable(record) else { return nil }
         return try info(of: record, now: now, recordedAt: recordedAt)
     }
 
@@ -371,6 +371,13 @@ package struct StreamTable: Sendable {
         )
     }
 
+    /// Whether a stream exists as far as readers know: a stream whose only events are still pending
+    /// (above the durable head) and that has no metadata or deletion of its own is not shown (law 5).
+    private func isDurable(_ record: Stream) -> Bool {
+        guard let first = record.positions.first, first >= durableHead else { return true }
+        return record.isDeleted || record.isTombstoned || record.metadata != StreamMetadata()
+    }
+
     /// Streams in creation order after `after`.
     package func listStreams(
         after: StreamName?,
@@ -385,7 +392,7 @@ package struct StreamTable: Sendable {
         }
         var result: [StreamInfo] = []
         while index < streamOrder.count, result.count < limit {
-            if let record = streams[streamOrder[index]] {
+            if let record = streams[streamOrder[index]], isDurable(record) {
                 result.append(try info(of: record, now: now, recordedAt: recordedAt))
             }
             index += 1

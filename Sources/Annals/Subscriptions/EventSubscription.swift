@@ -89,8 +89,7 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
         self.notifier = notifier
         self.target = target
         self.pageSize = max(1, pageSize)
-        let isStream: Bool
-        if case .stream = target { isStream = true } else { isStream = false }
+        let isStream = target.isStream
         switch start {
         case .beginning:
             cursor = nil
@@ -141,7 +140,7 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
             buffer = page
             bufferIndex = 0
             if let last = page.last {
-                cursor = isStream ? last.revision.value : last.position.value
+                cursor = target.checkpoint(of: last)
             }
             if page.count < pageSize, !isStream, noted > 0 {
                 // Everything below the noted head has been examined.
@@ -181,40 +180,9 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
         return try await store.streamInfo(stream)?.lastRevision?.value
     }
 
-    private var isStream: Bool {
-        if case .stream = target { return true }
-        return false
-    }
+    private var isStream: Bool { target.isStream }
 
     private func readPage() async throws -> [RecordedEvent] {
-        switch target {
-        case .stream(let stream):
-            let from: StreamRevision?
-            if let cursor {
-                guard let next = StreamRevision(cursor).next else { return [] }
-                from = next
-            } else {
-                from = nil
-            }
-            return try await store.read(stream, from: from, direction: .forwards, limit: pageSize)
-        case .all(let filter):
-            return try await store.readAll(
-                from: try nextPosition(), direction: .forwards, filter: filter, limit: pageSize)
-        case .category(let category):
-            return try await store.readAll(
-                from: try nextPosition(),
-                direction: .forwards,
-                filter: .category(category),
-                limit: pageSize
-            )
-        }
-    }
-
-    private func nextPosition() throws -> Position? {
-        guard let cursor else { return nil }
-        guard let next = Position(cursor).next else {
-            throw EventStoreError(.invalidArgument, "The subscription's position is at the end of the number range.")
-        }
-        return next
+        try await store.readPage(of: target, after: cursor, limit: pageSize)
     }
 }
