@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "AnnalsTesting", targets: ["AnnalsTesting"]),
         .library(name: "AnnalsFileStore", targets: ["AnnalsFileStore"]),
         .library(name: "AnnalsPostgres", targets: ["AnnalsPostgres"]),
+        .library(name: "AnnalsServer", targets: ["AnnalsServer"]),
+        .library(name: "AnnalsClient", targets: ["AnnalsClient"]),
         .executable(name: "annals", targets: ["AnnalsCLI"]),
         .executable(name: "orders-example", targets: ["OrdersExample"]),
         .executable(name: "bank-example", targets: ["BankExample"]),
@@ -20,6 +22,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(
@@ -52,12 +60,42 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "AnnalsWire", dependencies: ["Annals"]),
+        .target(
+            name: "AnnalsServer",
+            dependencies: [
+                "Annals", "AnnalsWire", "AnnalsFileStore", "AnnalsPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "AnnalsClient",
+            dependencies: [
+                "Annals", "AnnalsWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "AnnalsCLI",
             dependencies: [
                 "Annals",
                 "AnnalsFileStore",
                 "AnnalsPostgres",
+                "AnnalsServer",
+                "AnnalsClient",
+                "AnnalsWire",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

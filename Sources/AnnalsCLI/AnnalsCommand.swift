@@ -12,7 +12,10 @@ struct AnnalsCommand: AsyncParsableCommand {
             remote use (--server URL).
             """,
         version: AnnalsVersion.current,
-        subcommands: [Append.self, Read.self, Streams.self, Verify.self, Bench.self, Version.self, CrashWorkload.self]
+        subcommands: [
+            Serve.self, Token.self, Append.self, Read.self, Streams.self, Verify.self, Bench.self, Version.self,
+            CrashWorkload.self,
+        ]
     )
 }
 

@@ -26,34 +26,38 @@ extension PostgresEventStore {
     private func commit(_ group: [PendingAppend]) async {
         let recordedAt = Date()
         do {
-            let (outcomes, head) = try await client.withTransaction(logger: logger) { connection in
-                // The counter row lock orders appends; stricter isolation would only add serialization errors.
-                try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
-                var head: Int64 = 0
-                for try await value in try await connection.query(
-                    "SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1 FOR UPDATE",
-                    logger: logger
-                ).decode(Int64.self) {
-                    head = value
-                }
-                let start = head
-                var outcomes: [Result<AppendResult, EventStoreError>] = []
-                for append in group {
-                    let outcome = try await appendOne(append, at: head, recordedAt: recordedAt, on: connection)
-                    if case .success(let result) = outcome, result.firstPosition.value == UInt64(head) {
-                        head += Int64(append.events.count)
-                    }
-                    outcomes.append(outcome)
-                }
-                if head > start {
-                    try await connection.query(
-                        "UPDATE \(unescaped: schema).counter SET next_position = \(head) WHERE id = 1",
+            // Bounded: after a server restart a lease or query can wait forever (seen with postgres-nio
+            // 1.33 under load), and every append queued behind the leader would wait with it.
+            let (outcomes, head) = try await withDeadline(configuration.appendTimeout) { [self] in
+                try await client.withTransaction(logger: logger) { connection in
+                    // The counter row lock orders appends; stricter isolation would only add serialization errors.
+                    try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
+                    var head: Int64 = 0
+                    for try await value in try await connection.query(
+                        "SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1 FOR UPDATE",
                         logger: logger
-                    )
-                    // Delivered on commit, to every listening process.
-                    try await connection.query("SELECT pg_notify(\(channel), \(String(head)))", logger: logger)
+                    ).decode(Int64.self) {
+                        head = value
+                    }
+                    let start = head
+                    var outcomes: [Result<AppendResult, EventStoreError>] = []
+                    for append in group {
+                        let outcome = try await appendOne(append, at: head, recordedAt: recordedAt, on: connection)
+                        if case .success(let result) = outcome, result.firstPosition.value == UInt64(head) {
+                            head += Int64(append.events.count)
+                        }
+                        outcomes.append(outcome)
+                    }
+                    if head > start {
+                        try await connection.query(
+                            "UPDATE \(unescaped: schema).counter SET next_position = \(head) WHERE id = 1",
+                            logger: logger
+                        )
+                        // Delivered on commit, to every listening process.
+                        try await connection.query("SELECT pg_notify(\(channel), \(String(head)))", logger: logger)
+                    }
+                    return (outcomes, head)
                 }
-                return (outcomes, head)
             }
             notifier.publish(head: UInt64(head))
             for (append, outcome) in zip(group, outcomes) { append.resolve(outcome) }

@@ -37,6 +37,10 @@ public final class PostgresEventStore: EventStore, Service {
         /// The most connections the client that ``PostgresEventStore/withStore(url:configuration:_:)``
         /// creates may open (its listener needs one; group commit one at a time).
         public var maximumConnections: Int
+        /// The longest an append's group transaction may take, connection lease included. Past it the
+        /// append fails with `unavailable` ("may or may not have been committed"): retrying it with the
+        /// same event ids is safe.
+        public var appendTimeout: Duration
         public var logger: Logger
 
         public init(
@@ -45,8 +49,10 @@ public final class PostgresEventStore: EventStore, Service {
             subscriptionPageSize: Int = 512,
             pollInterval: Duration = .milliseconds(500),
             maximumConnections: Int = 20,
+            appendTimeout: Duration = .seconds(30),
             logger: Logger = Logger(label: "annals.postgres")
         ) {
+            self.appendTimeout = appendTimeout
             self.schema = schema
             self.limits = limits
             self.subscriptionPageSize = subscriptionPageSize

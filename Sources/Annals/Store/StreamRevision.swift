@@ -14,6 +14,9 @@ public struct StreamRevision: Sendable, Hashable, Comparable, Codable, CustomStr
         return overflow ? nil : StreamRevision(sum)
     }
 
+    /// The revision before this one, or `nil` at 0.
+    public var previous: StreamRevision? { value == 0 ? nil : StreamRevision(value - 1) }
+
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
     public var description: String { String(value) }
 
@@ -42,6 +45,9 @@ public struct Position: Sendable, Hashable, Comparable, Codable, CustomStringCon
         let (sum, overflow) = value.addingReportingOverflow(1)
         return overflow ? nil : Position(sum)
     }
+
+    /// The position before this one, or `nil` at 0.
+    public var previous: Position? { value == 0 ? nil : Position(value - 1) }
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
     public var description: String { String(value) }

@@ -157,7 +157,7 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
     }
 
     /// The revision of the last event of `stream` whose position is below `head`; nil if there is none.
-    static func lastRevision(
+    public static func lastRevision(
         of stream: StreamName,
         below head: UInt64,
         in store: any EventStore,

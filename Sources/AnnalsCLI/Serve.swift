@@ -1,0 +1,140 @@
+import Annals
+import AnnalsFileStore
+import AnnalsPostgres
+import AnnalsServer
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Environment variables the server reads when an option is not given.
+enum ServerEnvironment {
+    static func value(_ name: String) -> String? {
+        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+extension AnnalsCommand {
+    /// `annals serve`: the HTTP server on the file store (default) or PostgreSQL.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the Annals HTTP server.",
+            discussion: """
+                Serves the file store in --data (default ./annals-data) or a PostgreSQL store (--postgres URL) \
+                on http://127.0.0.1:2113. On the first start it creates an admin token and prints it once; \
+                only its hash is kept. Every option can also be set through the environment variable named \
+                in its help. SIGTERM or SIGINT shut the server down gracefully.
+                """
+        )
+
+        @Option(name: .long, help: "The file store's data directory (ANNALS_DATA; default ./annals-data).")
+        var data: String?
+
+        @Option(name: .long, help: "Serve a PostgreSQL store instead (ANNALS_POSTGRES_URL).")
+        var postgres: String?
+
+        @Option(name: .long, help: "The address to listen on (ANNALS_HOST; default 127.0.0.1).")
+        var host: String?
+
+        @Option(name: .long, help: "The port to listen on (ANNALS_PORT; default 2113; 0 picks a free one).")
+        var port: Int?
+
+        @Option(name: .long, help: "A PEM certificate chain for TLS (ANNALS_TLS_CERT).")
+        var tlsCert: String?
+
+        @Option(name: .long, help: "The PEM private key for TLS (ANNALS_TLS_KEY).")
+        var tlsKey: String?
+
+        @Flag(name: .long, help: "Allow a non-loopback address without TLS (ANNALS_INSECURE=1).")
+        var insecure = false
+
+        @Option(
+            name: .long, help: "Log level: trace, debug, info, notice, warning, error (ANNALS_LOG_LEVEL; default info)."
+        )
+        var logLevel: String?
+
+        func run() async throws {
+            try await reportingErrors {
+                var configuration = ServerConfiguration()
+                configuration.host = host ?? ServerEnvironment.value("ANNALS_HOST") ?? configuration.host
+                if let text = port.map(String.init) ?? ServerEnvironment.value("ANNALS_PORT") {
+                    guard let value = Int(text), (0...65_535).contains(value) else {
+                        throw EventStoreError(.invalidArgument, "The port must be 0–65535; got '\(text)'.")
+                    }
+                    configuration.port = value
+                }
+                configuration.tlsCertificatePath = tlsCert ?? ServerEnvironment.value("ANNALS_TLS_CERT")
+                configuration.tlsKeyPath = tlsKey ?? ServerEnvironment.value("ANNALS_TLS_KEY")
+                let allowInsecure = insecure || ServerEnvironment.value("ANNALS_INSECURE") == "1"
+                if !configuration.isLoopback, configuration.tlsCertificatePath == nil, !allowInsecure {
+                    throw EventStoreError(
+                        .invalidArgument,
+                        "Listening on \(configuration.host) without TLS would send tokens in clear text: give --tls-cert and --tls-key, or --insecure."
+                    )
+                }
+                let levelText = logLevel ?? ServerEnvironment.value("ANNALS_LOG_LEVEL") ?? "info"
+                guard let level = Logger.Level(rawValue: levelText) else {
+                    throw EventStoreError(.invalidArgument, "Unknown log level '\(levelText)'.")
+                }
+                var logger = Logger(label: "annals.server")
+                logger.logLevel = level
+                let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
+                let (serverConfiguration, serverLogger) = (configuration, logger)
+
+                if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
+                    var storeConfiguration = PostgresEventStore.Configuration()
+                    storeConfiguration.logger.logLevel = max(level, .notice)
+                    try await PostgresEventStore.withStore(url: url, configuration: storeConfiguration) { store in
+                        let tokens = try await PostgresTokenRegistry.make(for: store)
+                        try await Self.serve(
+                            store: store, tokens: tokens, configuration: serverConfiguration, logger: serverLogger,
+                            describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme)
+                    }
+                } else {
+                    let directory = data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data"
+                    var storeConfiguration = FileEventStore.Configuration()
+                    storeConfiguration.logger.logLevel = max(level, .notice)
+                    let store = try FileEventStore.open(at: directory, configuration: storeConfiguration)
+                    do {
+                        try await Self.serve(
+                            store: store, tokens: FileTokenRegistry(path: directory + "/tokens.json"),
+                            configuration: configuration, logger: logger, describe: "file store \(directory)",
+                            scheme: scheme)
+                    } catch {
+                        await store.close()
+                        throw error
+                    }
+                    await store.close()
+                }
+            }
+        }
+
+        static func serve(
+            store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
+            describe: String, scheme: String
+        ) async throws {
+            if try await tokens.all().isEmpty {
+                let created = try await tokens.create(name: "admin", role: .admin, scopes: [])
+                FileHandle.standardOutput.write(
+                    Data(
+                        """
+                        Created the first admin token (shown only this once; only its hash is stored):
+
+                            \(created.token)
+
+                        Use it as: curl -H 'Authorization: Bearer \(created.token)' \(scheme)://\(configuration.host):\(configuration.port)/stats
+
+
+                        """.utf8))
+            }
+            let server = try AnnalsServer(store: store, tokens: tokens, configuration: configuration, logger: logger)
+            try await server.run { port in
+                // Unbuffered: scripts and tests wait for this line on a pipe.
+                FileHandle.standardOutput.write(
+                    Data(
+                        "Annals \(AnnalsVersion.current) serving the \(describe) at \(scheme)://\(configuration.host):\(port)\n"
+                            .utf8))
+            }
+            print("Annals stopped.")
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import Annals
+import AnnalsClient
+import AnnalsPostgres
+import AnnalsServer
+import AnnalsWire
+import ArgumentParser
+import Foundation
+
+/// Where the token commands act: a running server, or the registry beside a store.
+struct TokenPlace: ParsableArguments {
+    @Option(name: .long, help: "A running server (ANNALS_SERVER); needs an admin --token.")
+    var server: String?
+
+    @Option(name: .long, help: "An admin token for --server (ANNALS_TOKEN).")
+    var token: String?
+
+    @Option(name: .long, help: "The file store's data directory (ANNALS_DATA; default ./annals-data).")
+    var data: String?
+
+    @Option(name: .long, help: "A PostgreSQL store (ANNALS_POSTGRES_URL).")
+    var postgres: String?
+
+    /// Runs `local` on the registry, or `remote` against the server.
+    func run(
+        local: @escaping @Sendable (any TokenRegistry) async throws -> Void,
+        remote: @escaping @Sendable (RemoteEventStore) async throws -> Void
+    ) async throws {
+        if let server = server ?? ServerEnvironment.value("ANNALS_SERVER") {
+            let store = try RemoteEventStore(url: server, token: token ?? ServerEnvironment.value("ANNALS_TOKEN"))
+            try await remote(store)
+        } else if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
+            var configuration = PostgresEventStore.Configuration()
+            configuration.logger.logLevel = .warning
+            try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
+                try await local(try await PostgresTokenRegistry.make(for: store))
+            }
+        } else {
+            let directory = data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data"
+            guard FileManager.default.fileExists(atPath: directory) else {
+                throw EventStoreError(.notFound, "There is no data directory at \(directory).")
+            }
+            try await local(FileTokenRegistry(path: directory + "/tokens.json"))
+        }
+    }
+}
+
+extension AnnalsCommand {
+    /// `annals token …`: bearer tokens for the server.
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create, list and revoke the server's bearer tokens.",
+            discussion: """
+                Works on a running server (--server URL --token ADMIN), or directly on the tokens kept beside \
+                a store (--data DIR, the default, or --postgres URL); a running server sees changes within a second.
+                """,
+            subcommands: [Create.self, List.self, Revoke.self]
+        )
+
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a token; its secret is printed once.")
+            @OptionGroup var place: TokenPlace
+            @Option(name: .long, help: "A name to recognise the token by.") var name: String
+            @Option(name: .long, help: "reader, writer or admin.") var role: String
+            @Option(name: .long, help: "Limit the token to streams starting with this prefix (repeatable).")
+            var scope: [String] = []
+            @Flag(name: .long, help: "Print JSON instead of text.") var json = false
+
+            func run() async throws {
+                try await reportingErrors {
+                    guard let role = Role(rawValue: role) else {
+                        throw EventStoreError(.invalidArgument, "The role is reader, writer or admin; got '\(role)'.")
+                    }
+                    let (name, scopes, json) = (name, scope, json)
+                    try await place.run(
+                        local: { registry in
+                            let created = try await registry.create(name: name, role: role, scopes: scopes)
+                            Self.show(token: created.token, id: created.record.id, json: json)
+                        },
+                        remote: { store in
+                            let answer = try await store.createToken(name: name, role: role.rawValue, scopes: scopes)
+                            let node = try JSONNode.parse(answer)
+                            Self.show(
+                                token: node["token"]?.stringValue ?? "", id: node["record"]?["id"]?.stringValue ?? "",
+                                json: json)
+                        })
+                }
+            }
+
+            static func show(token: String, id: String, json: Bool) {
+                if json {
+                    var writer = JSONWriter()
+                    writer.beginObject()
+                    writer.member("id", id)
+                    writer.member("token", token)
+                    writer.endObject()
+                    print(String(decoding: writer.bytes, as: UTF8.self))
+                } else {
+                    print("Created \(id). The token (shown only now):\n\(token)")
+                }
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+            @OptionGroup var place: TokenPlace
+            @Flag(name: .long, help: "Print JSON instead of text.") var json = false
+
+            func run() async throws {
+                try await reportingErrors {
+                    let json = json
+                    try await place.run(
+                        local: { registry in Self.show(try await registry.all(), json: json) },
+                        remote: { store in
+                            let answer = try await store.listTokens()
+                            if json {
+                                print(String(decoding: answer, as: UTF8.self))
+                                return
+                            }
+                            let root = try JSONNode.parse(answer)
+                            guard case .array(let items)? = root["tokens"]?.kind else { return }
+                            for item in items {
+                                print(
+                                    Self.line(
+                                        id: item["id"]?.stringValue ?? "", name: item["name"]?.stringValue ?? "",
+                                        role: item["role"]?.stringValue ?? "",
+                                        scopes: {
+                                            guard case .array(let scopes)? = item["scopes"]?.kind else { return [] }
+                                            return scopes.compactMap(\.stringValue)
+                                        }()))
+                            }
+                        })
+                }
+            }
+
+            static func show(_ records: [TokenRecord], json: Bool) {
+                if json {
+                    var writer = JSONWriter()
+                    writer.beginObject()
+                    writer.key("tokens")
+                    writer.beginArray()
+                    for record in records {
+                        writer.beginObject()
+                        writer.member("id", record.id)
+                        writer.member("name", record.name)
+                        writer.member("role", record.role.rawValue)
+                        writer.key("scopes")
+                        writer.beginArray()
+                        for scope in record.scopes { writer.string(scope) }
+                        writer.endArray()
+                        writer.member("createdAt", WireFormat.timestamp(record.createdAt))
+                        writer.endObject()
+                    }
+                    writer.endArray()
+                    writer.endObject()
+                    print(String(decoding: writer.bytes, as: UTF8.self))
+                } else {
+                    for record in records {
+                        print(line(id: record.id, name: record.name, role: record.role.rawValue, scopes: record.scopes))
+                    }
+                }
+            }
+
+            static func line(id: String, name: String, role: String, scopes: [String]) -> String {
+                "\(id)  \(role.padding(toLength: 6, withPad: " ", startingAt: 0))  \(name)"
+                    + (scopes.isEmpty ? "" : "  scopes: " + scopes.joined(separator: ", "))
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (tok_…).")
+            @OptionGroup var place: TokenPlace
+            @Argument(help: "The token's id.") var id: String
+
+            func run() async throws {
+                try await reportingErrors {
+                    let id = id
+                    try await place.run(
+                        local: { registry in
+                            guard try await registry.revoke(id: id) else {
+                                throw EventStoreError(.notFound, "There is no token with id '\(id)'.")
+                            }
+                            print("Revoked \(id).")
+                        },
+                        remote: { store in
+                            try await store.revokeToken(id: id)
+                            print("Revoked \(id).")
+                        })
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,432 @@
+import Annals
+import AnnalsWire
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// An ``Annals/EventStore`` on an Annals server, over HTTP: switch an app between the embedded store and
+/// a server by changing one line.
+///
+/// Appends and reads that fail in transit (a refused or reset connection, a timeout) are retried, a few
+/// times with a growing pause: appends are idempotent by event id (law 6), so a retry of an append the
+/// server did commit returns the original result. Other failures come back as the server's
+/// ``Annals/EventStoreError``, code and fields intact.
+public final class RemoteEventStore: EventStore {
+    public struct Configuration: Sendable {
+        /// Attempts for an append or read that fails in transit (at least 1).
+        public var attempts: Int
+        /// Time allowed for one request (subscriptions excepted).
+        public var timeout: Duration
+        /// The largest answer accepted.
+        public var maximumResponseBytes: Int
+
+        public init(attempts: Int = 4, timeout: Duration = .seconds(30), maximumResponseBytes: Int = 1 << 30) {
+            self.attempts = max(1, attempts)
+            self.timeout = timeout
+            self.maximumResponseBytes = maximumResponseBytes
+        }
+    }
+
+    public let baseURL: String
+    let token: String?
+    let client: HTTPClient
+    public let configuration: Configuration
+    /// The highest head this client has seen (from appends and reads): where a subscription from
+    /// `.end` starts, so events appended after `subscribe` returns are never missed.
+    private let knownHead = Mutex<UInt64?>(nil)
+
+    /// - Parameters:
+    ///   - url: the server, e.g. `http://127.0.0.1:2113`.
+    ///   - token: a bearer token (`annals token create`).
+    public init(
+        url: String, token: String?, client: HTTPClient = .shared, configuration: Configuration = Configuration()
+    ) throws(EventStoreError) {
+        guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
+            components.host?.isEmpty == false
+        else {
+            throw EventStoreError(.invalidArgument, "The server URL must look like http://host:port; got '\(url)'.")
+        }
+        baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.token = token
+        self.client = client
+        self.configuration = configuration
+    }
+
+    // MARK: EventStore
+
+    public func append(
+        _ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision
+    ) async throws -> AppendResult {
+        let body = WireFormat.encodeEvents(events)
+        let answer = try await send(
+            .POST, "/streams/\(Self.encode(stream.rawValue))", headers: ["Expected-Revision": expected.description],
+            body: body, retry: true)
+        let result = try WireFormat.decodeAppendResult(answer)
+        noteHead(result.lastPosition.value + 1)
+        return result
+    }
+
+    public func read(
+        _ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int
+    ) async throws -> [RecordedEvent] {
+        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
+        if limit == 0 {
+            _ = try await readLines("/streams/\(Self.encode(stream.rawValue))", ["limit": "0"])
+            return []
+        }
+        var query = ["direction": direction.rawValue]
+        if let revision { query["from"] = String(revision.value) }
+        if limit != .max { query["limit"] = String(limit) }
+        return try await readLines("/streams/\(Self.encode(stream.rawValue))", query)
+    }
+
+    public func readAll(
+        from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int
+    ) async throws -> [RecordedEvent] {
+        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
+        if limit == 0 { return [] }
+        var query = ["direction": direction.rawValue]
+        if let position { query["from"] = String(position.value) }
+        if limit != .max { query["limit"] = String(limit) }
+        if let types = filter.eventTypes { query["type"] = types.sorted().joined(separator: ",") }
+        let path: String
+        if let category = filter.category, filter.streamPrefix == nil {
+            // The category route is open to scoped readers; $all needs the admin role.
+            path = "/categories/\(Self.encode(category))"
+        } else {
+            path = "/all"
+            if let category = filter.category { query["category"] = category }
+            if let prefix = filter.streamPrefix { query["streamPrefix"] = prefix }
+        }
+        let events = try await readLines(path, query)
+        if direction == .forwards, filter.isEmpty, let last = events.last { noteHead(last.position.value + 1) }
+        return events
+    }
+
+    public func streamInfo(_ stream: StreamName) async throws -> StreamInfo? {
+        do {
+            let answer = try await send(.GET, "/streams/\(Self.encode(stream.rawValue))/metadata", retry: true)
+            return try WireFormat.decodeStreamInfo(try JSONNode.parse(answer), in: answer)
+        } catch let error as EventStoreError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
+        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
+        var streams: [StreamInfo] = []
+        var cursor = after
+        while streams.count < limit {
+            let want = min(limit - streams.count, 1_000)
+            var query = ["limit": String(want)]
+            if let cursor { query["after"] = cursor.rawValue }
+            let answer = try await send(.GET, "/streams", query: query, retry: true)
+            let root = try JSONNode.parse(answer)
+            guard case .array(let items)? = root["streams"]?.kind else {
+                throw EventStoreError(.unavailable, "The server's stream list has no 'streams' array.")
+            }
+            for item in items { streams.append(try WireFormat.decodeStreamInfo(item, in: answer)) }
+            guard items.count == want, let next = root["next"]?.stringValue else { break }
+            cursor = try StreamName(allowingSystemName: next)
+        }
+        return streams
+    }
+
+    public func headPosition() async throws -> Position {
+        let answer = try await send(.GET, "/head", retry: true)
+        let head = try WireFormat.unsigned(try JSONNode.parse(answer)["headPosition"], in: answer, name: "headPosition")
+        noteHead(head)
+        return Position(head)
+    }
+
+    public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
+        _ = try await send(
+            .PUT, "/streams/\(Self.encode(stream.rawValue))/metadata", body: WireFormat.encodeMetadata(metadata),
+            retry: false)
+    }
+
+    public func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        _ = try await send(
+            .DELETE, "/streams/\(Self.encode(stream.rawValue))", headers: ["Expected-Revision": expected.description],
+            retry: false)
+    }
+
+    public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        _ = try await send(
+            .DELETE, "/streams/\(Self.encode(stream.rawValue))", query: ["tombstone": "true"],
+            headers: ["Expected-Revision": expected.description], retry: false)
+    }
+
+    public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
+        var query: [String: String] = [:]
+        var mismatch: EventStoreError?
+        switch start {
+        case .beginning: query["from"] = "start"
+        case .end:
+            query["from"] = "end"
+            if let head = knownHead.withLock({ $0 }) { query["head"] = String(head) }
+        case .afterPosition(let position):
+            if target.isStream {
+                mismatch = EventStoreError(
+                    .invalidArgument, "A stream subscription starts after a revision, not a position.")
+            }
+            query["after"] = String(position.value)
+        case .afterRevision(let revision):
+            if !target.isStream {
+                mismatch = EventStoreError(
+                    .invalidArgument, "A $all or category subscription starts after a position, not a revision.")
+            }
+            query["after"] = String(revision.value)
+        }
+        let path: String
+        switch target {
+        case .stream(let stream): path = "/subscribe/streams/\(Self.encode(stream.rawValue))"
+        case .category(let category): path = "/subscribe/categories/\(Self.encode(category))"
+        case .all(let filter):
+            path = "/subscribe/all"
+            if let types = filter.eventTypes { query["type"] = types.sorted().joined(separator: ",") }
+            if let category = filter.category { query["category"] = category }
+            if let prefix = filter.streamPrefix { query["streamPrefix"] = prefix }
+        }
+        let url = self.url(path, query)
+        let headers = authorizationHeaders()
+        let client = self.client
+        let failure = mismatch
+        return EventSubscription {
+            RemoteSubscriptionSource(
+                client: client, url: url, headers: headers, target: target, failure: failure)
+        }
+    }
+
+    // MARK: Tokens and statistics (admin)
+
+    /// `GET /stats`: the server's statistics as JSON bytes.
+    public func statistics() async throws -> [UInt8] {
+        try await send(.GET, "/stats", retry: true)
+    }
+
+    /// `POST /tokens`: creates a token; the answer holds the secret, shown once.
+    public func createToken(name: String, role: String, scopes: [String]) async throws -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.member("name", name)
+        writer.member("role", role)
+        writer.key("scopes")
+        writer.beginArray()
+        for scope in scopes { writer.string(scope) }
+        writer.endArray()
+        writer.endObject()
+        return try await send(.POST, "/tokens", body: writer.bytes, retry: false)
+    }
+
+    public func listTokens() async throws -> [UInt8] {
+        try await send(.GET, "/tokens", retry: true)
+    }
+
+    public func revokeToken(id: String) async throws {
+        _ = try await send(.DELETE, "/tokens/\(Self.encode(id))", retry: false)
+    }
+
+    // MARK: HTTP
+
+    private func noteHead(_ head: UInt64) {
+        knownHead.withLock { $0 = max($0 ?? 0, head) }
+    }
+
+    func authorizationHeaders() -> [(String, String)] {
+        token.map { [("Authorization", "Bearer \($0)")] } ?? []
+    }
+
+    func url(_ path: String, _ query: [String: String]) -> String {
+        guard !query.isEmpty else { return baseURL + path }
+        let pairs = query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.encodeQuery($0.value))" }
+        return baseURL + path + "?" + pairs.joined(separator: "&")
+    }
+
+    /// Reads NDJSON: one event per line.
+    private func readLines(_ path: String, _ query: [String: String]) async throws -> [RecordedEvent] {
+        let answer = try await send(.GET, path, query: query, headers: ["Accept": "application/x-ndjson"], retry: true)
+        var events: [RecordedEvent] = []
+        var start = 0
+        while start < answer.count {
+            let end = answer[start...].firstIndex(of: 0x0A) ?? answer.count
+            if end > start {
+                let line = Array(answer[start..<end])
+                events.append(try WireFormat.decodeRecorded(try JSONNode.parse(line), in: line))
+            }
+            start = end + 1
+        }
+        return events
+    }
+
+    /// Sends a request; returns the body of a 2xx answer, throws the server's error otherwise.
+    func send(
+        _ method: HTTPMethod, _ path: String, query: [String: String] = [:], headers: [String: String] = [:],
+        body: [UInt8]? = nil, retry: Bool
+    ) async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: url(path, query))
+        request.method = method
+        for (name, value) in authorizationHeaders() { request.headers.add(name: name, value: value) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let response: HTTPClientResponse
+            let bytes: [UInt8]
+            do {
+                response = try await client.execute(
+                    request, timeout: .nanoseconds(Int64(configuration.timeout / .nanoseconds(1))))
+                var buffer = try await response.body.collect(upTo: configuration.maximumResponseBytes)
+                bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if Task.isCancelled { throw CancellationError() }
+                guard retry, attempt < configuration.attempts else {
+                    throw EventStoreError(
+                        .unavailable,
+                        "The server at \(baseURL) did not answer \(method.rawValue) \(path): \(error). An append may or may not have been committed; retry it with the same event ids."
+                    )
+                }
+                try await Task.sleep(for: .milliseconds(100 << min(attempt, 6)))
+                continue
+            }
+            if (200..<300).contains(response.status.code) { return bytes }
+            if let error = WireFormat.decodeError(bytes) {
+                // A server that is starting or stopping answers 503: worth another try.
+                if retry, response.status.code == 503, attempt < configuration.attempts {
+                    try await Task.sleep(for: .milliseconds(100 << min(attempt, 6)))
+                    continue
+                }
+                throw error
+            }
+            throw EventStoreError(
+                .unavailable, "The server answered \(response.status.code) to \(method.rawValue) \(path).")
+        }
+    }
+
+    static func encode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    static func encodeQuery(_ text: String) -> String { encode(text) }
+}
+
+/// A subscription over server-sent events, reconnecting with `Last-Event-ID` after a dropped connection.
+struct RemoteSubscriptionSource: EventSubscriptionSource {
+    let client: HTTPClient
+    let url: String
+    let headers: [(String, String)]
+    let target: SubscriptionTarget
+    var failure: EventStoreError?
+    var connection: Connection?
+    var lastCheckpoint: UInt64?
+    var failedConnects = 0
+
+    /// The open response body, read by one consumer at a time.
+    final class Connection: @unchecked Sendable {
+        var iterator: HTTPClientResponse.Body.AsyncIterator
+        var buffer: [UInt8] = []
+
+        init(iterator: HTTPClientResponse.Body.AsyncIterator) {
+            self.iterator = iterator
+        }
+    }
+
+    init(
+        client: HTTPClient, url: String, headers: [(String, String)], target: SubscriptionTarget,
+        failure: EventStoreError?
+    ) {
+        self.client = client
+        self.url = url
+        self.headers = headers
+        self.target = target
+        self.failure = failure
+    }
+
+    mutating func next() async throws -> RecordedEvent? {
+        if let failure { throw failure }
+        while true {
+            if Task.isCancelled { return nil }
+            if connection == nil {
+                do {
+                    connection = try await connect()
+                    failedConnects = 0
+                } catch let error as EventStoreError {
+                    throw error
+                } catch {
+                    if Task.isCancelled { return nil }
+                    failedConnects += 1
+                    if failedConnects > 5 {
+                        throw EventStoreError(.unavailable, "The subscription lost its server: \(error).")
+                    }
+                    try? await Task.sleep(for: .milliseconds(200 * failedConnects))
+                    continue
+                }
+            }
+            do {
+                if let event = try await nextEvent() { return event }
+                connection = nil  // The server ended the stream (it is shutting down): reconnect.
+            } catch {
+                if Task.isCancelled { return nil }
+                connection = nil
+            }
+        }
+    }
+
+    private func connect() async throws -> Connection {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        if let lastCheckpoint { request.headers.add(name: "Last-Event-ID", value: String(lastCheckpoint)) }
+        let response = try await client.execute(request, timeout: .hours(24 * 365))
+        guard response.status.code == 200 else {
+            var buffer = try await response.body.collect(upTo: 1 << 20)
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            throw WireFormat.decodeError(bytes)
+                ?? EventStoreError(.unavailable, "The server answered \(response.status.code) to a subscription.")
+        }
+        return Connection(iterator: response.body.makeAsyncIterator())
+    }
+
+    /// Reads SSE blocks until one carries an event; nil when the stream ends.
+    private mutating func nextEvent() async throws -> RecordedEvent? {
+        guard let connection else { return nil }
+        while true {
+            // A block ends with a blank line.
+            if let end = Self.blockEnd(in: connection.buffer) {
+                let block = Array(connection.buffer[..<end.start])
+                connection.buffer.removeFirst(end.end)
+                var data: [UInt8] = []
+                for line in block.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                    if line.starts(with: Array("data: ".utf8)) {
+                        if !data.isEmpty { data.append(0x0A) }
+                        data.append(contentsOf: line.dropFirst(6))
+                    }
+                }
+                guard !data.isEmpty else { continue }
+                let event = try WireFormat.decodeRecorded(try JSONNode.parse(data), in: data)
+                lastCheckpoint = target.checkpoint(of: event)
+                return event
+            }
+            guard var chunk = try await connection.iterator.next() else { return nil }
+            connection.buffer.append(contentsOf: chunk.readBytes(length: chunk.readableBytes) ?? [])
+        }
+    }
+
+    static func blockEnd(in buffer: [UInt8]) -> (start: Int, end: Int)? {
+        guard buffer.count >= 2 else { return nil }
+        for index in 1..<buffer.count where buffer[index] == 0x0A && buffer[index - 1] == 0x0A {
+            return (index - 1, index + 1)
+        }
+        return nil
+    }
+}

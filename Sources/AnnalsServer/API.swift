@@ -1,0 +1,726 @@
+import Annals
+import AnnalsWire
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+extension EventStoreError.Code {
+    /// No token, or one the server does not know.
+    public static let unauthorized = EventStoreError.Code("unauthorized")
+    /// The token's role or scopes do not allow this request.
+    public static let forbidden = EventStoreError.Code("forbidden")
+    /// No route has this path.
+    public static let routeNotFound = EventStoreError.Code("route-not-found")
+    /// The route exists, but not for this method.
+    public static let methodNotAllowed = EventStoreError.Code("method-not-allowed")
+    /// The body's content type is not one the route accepts.
+    public static let unsupportedMediaType = EventStoreError.Code("unsupported-media-type")
+    /// The token holds as many live subscriptions as it may.
+    public static let tooManySubscriptions = EventStoreError.Code("too-many-subscriptions")
+}
+
+/// The HTTP status for each error code.
+func httpStatus(for code: EventStoreError.Code) -> HTTPResponse.Status {
+    switch code {
+    case .wrongExpectedRevision, .duplicateEventID: .conflict
+    case .streamDeleted: .gone
+    case .notFound, .routeNotFound: .notFound
+    case .limitExceeded: .contentTooLarge
+    case .unauthorized: .unauthorized
+    case .forbidden: .forbidden
+    case .methodNotAllowed: .methodNotAllowed
+    case .unsupportedMediaType: .unsupportedMediaType
+    case .tooManySubscriptions: .tooManyRequests
+    case .storeClosed, .storeFailed, .unavailable: .serviceUnavailable
+    case .corruptedStorage: .internalServerError
+    default: .badRequest
+    }
+}
+
+/// Everything a request handler needs: the store, the tokens, the limits, the counters.
+final class API: Sendable {
+    let store: any EventStore
+    let tokens: TokenCache
+    let configuration: ServerConfiguration
+    let metrics = ServerMetrics()
+    let shutdown = ShutdownSignal()
+    let logger: Logger
+    private let subscriptionsByToken = Mutex<[String: Int]>([:])
+
+    init(store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger) {
+        self.store = store
+        self.tokens = TokenCache(registry: tokens)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: Dispatch
+
+    func respond(to request: Request) async -> Response {
+        let started = ContinuousClock.now
+        var route = "unknown"
+        let response: Response
+        do {
+            response = try await dispatch(request, route: &route)
+        } catch {
+            let failure = error as? EventStoreError ?? EventStoreError(.unavailable, "The request failed: \(error).")
+            metrics.error(failure.code)
+            response = Self.error(failure)
+        }
+        metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
+        // Only the path: a query may carry an access token.
+        logger.info(
+            "request",
+            metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "route": "\(route)",
+                "status": "\(response.status.code)",
+                "ms":
+                    "\(Double((ContinuousClock.now - started).components.attoseconds) / 1e15 + Double((ContinuousClock.now - started).components.seconds) * 1000)",
+            ])
+        return response
+    }
+
+    private func dispatch(_ request: Request, route: inout String) async throws -> Response {
+        let target = try RequestTarget(path: request.uri.path, query: request.uri.query)
+        let method = request.method
+        let segments = target.segments
+
+        func only(_ allowed: HTTPRequest.Method...) throws(EventStoreError) {
+            guard allowed.contains(method) else {
+                throw EventStoreError(
+                    .methodNotAllowed,
+                    "\(method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: ", ")).")
+            }
+        }
+
+        switch segments.first {
+        case nil:
+            route = "/"
+            try only(.get)
+            return AdminPage.response()
+        case "health":
+            route = "/health"
+            try only(.get)
+            guard segments.count == 1 else { break }
+            return try await health()
+        case "metrics":
+            route = "/metrics"
+            try only(.get)
+            guard segments.count == 1 else { break }
+            try await authorize(request, target, .admin)
+            let head = try? await store.headPosition().value
+            return Self.text(metrics.render(headPosition: head), contentType: "text/plain; version=0.0.4")
+        case "head":
+            route = "/head"
+            try only(.get)
+            guard segments.count == 1 else { break }
+            try await authorize(request, target, .reader)
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.member("headPosition", try await store.headPosition().value)
+            writer.endObject()
+            return Self.json(writer.bytes)
+        case "stats":
+            route = "/stats"
+            try only(.get)
+            guard segments.count == 1 else { break }
+            try await authorize(request, target, .admin)
+            return try await stats()
+        case "streams":
+            if segments.count == 1 {
+                route = "/streams"
+                try only(.get)
+                let principal = try await authorize(request, target, .reader)
+                return try await listStreams(target, principal)
+            }
+            let stream = try Self.streamName(segments[1])
+            if segments.count == 2 {
+                route = "/streams/{stream}"
+                try only(.get, .post, .delete)
+                switch method {
+                case .post:
+                    try await authorize(request, target, .writer, stream: stream)
+                    return try await append(request, target, stream)
+                case .delete:
+                    try await authorize(request, target, .writer, stream: stream)
+                    return try await delete(request, target, stream)
+                default:
+                    try await authorize(request, target, .reader, stream: stream)
+                    return try await readStream(request, target, stream)
+                }
+            }
+            if segments.count == 3, segments[2] == "metadata" {
+                route = "/streams/{stream}/metadata"
+                try only(.get, .put)
+                if method == .put {
+                    try await authorize(request, target, .admin, stream: stream)
+                    return try await putMetadata(request, stream)
+                }
+                try await authorize(request, target, .reader, stream: stream)
+                return try await getMetadata(stream)
+            }
+        case "categories":
+            guard segments.count == 2 else { break }
+            route = "/categories/{category}"
+            try only(.get)
+            let category = try Self.category(segments[1])
+            let principal = try await authorize(request, target, .reader)
+            return try await readCategory(request, target, category, principal)
+        case "all":
+            guard segments.count == 1 else { break }
+            route = "/all"
+            try only(.get)
+            try await authorize(request, target, .admin)
+            return try await readAll(request, target)
+        case "subscribe":
+            route = "/subscribe/" + (segments.count > 1 ? segments[1] : "")
+            try only(.get)
+            let principal: TokenRecord
+            let subscription: SubscriptionTarget
+            switch (segments.count, segments.dropFirst().first) {
+            case (2, "all"):
+                principal = try await authorize(request, target, .admin)
+                subscription = .all(try target.filter())
+            case (3, "streams"):
+                let stream = try Self.streamName(segments[2])
+                route = "/subscribe/streams/{stream}"
+                principal = try await authorize(request, target, .reader, stream: stream)
+                subscription = .stream(stream)
+            case (3, "categories"):
+                let category = try Self.category(segments[2])
+                route = "/subscribe/categories/{category}"
+                principal = try await authorize(request, target, .reader)
+                guard let limit = principal.categoryAccess(category) else {
+                    throw EventStoreError(.forbidden, "The token's scopes do not cover category '\(category)'.")
+                }
+                subscription =
+                    limit.isEmpty ? .category(category) : .all(EventFilter(category: category, streamPrefix: limit))
+            default:
+                route = "unknown"
+                throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).")
+            }
+            return try await subscribe(request, target, subscription, principal)
+        case "tokens":
+            route = segments.count == 1 ? "/tokens" : "/tokens/{id}"
+            try await authorize(request, target, .admin)
+            if segments.count == 1 {
+                try only(.get, .post)
+                return method == .post ? try await createToken(request) : try await listTokens()
+            }
+            if segments.count == 2 {
+                try only(.delete)
+                guard try await tokens.registry.revoke(id: segments[1]) else {
+                    throw EventStoreError(.notFound, "There is no token with id '\(segments[1])'.")
+                }
+                tokens.invalidate()
+                return Response(status: .noContent)
+            }
+        default:
+            break
+        }
+        route = "unknown"
+        throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).")
+    }
+
+    // MARK: Authorization
+
+    /// Checks the bearer token against the role (and stream) a route needs; returns the token's record.
+    @discardableResult
+    func authorize(_ request: Request, _ target: RequestTarget, _ role: Role, stream: StreamName? = nil) async throws
+        -> TokenRecord
+    {
+        var token: String?
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer "), header.count > 7 else {
+                throw EventStoreError(.unauthorized, "The Authorization header must be 'Bearer <token>'.")
+            }
+            token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        } else if request.method == .get, let query = target.query["access_token"] {
+            // EventSource cannot send headers: subscriptions (and other reads) may pass the token here.
+            token = query
+        }
+        guard let token, !token.isEmpty else {
+            throw EventStoreError(.unauthorized, "This route needs a bearer token (Authorization: Bearer <token>).")
+        }
+        guard let record = try await tokens.record(for: token) else {
+            throw EventStoreError(.unauthorized, "The token is not known (revoked, or never issued here).")
+        }
+        guard record.role >= role else {
+            throw EventStoreError(
+                .forbidden, "This route needs the \(role.rawValue) role; the token has \(record.role.rawValue).")
+        }
+        if let stream {
+            if stream.isSystem, record.role != .admin {
+                throw EventStoreError(.forbidden, "System streams need the admin role.")
+            }
+            guard record.covers(stream) else {
+                throw EventStoreError(.forbidden, "The token's scopes do not cover stream '\(stream)'.")
+            }
+        }
+        return record
+    }
+
+    // MARK: Handlers
+
+    private func health() async throws -> Response {
+        do {
+            let head = try await store.headPosition()
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.member("status", "ok")
+            writer.member("headPosition", head.value)
+            writer.endObject()
+            return Self.json(writer.bytes)
+        } catch let error as EventStoreError {
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.member("status", "unavailable")
+            writer.member("message", error.message)
+            writer.endObject()
+            return Self.json(writer.bytes, status: .serviceUnavailable)
+        }
+    }
+
+    private func stats() async throws -> Response {
+        let head = try await store.headPosition()
+        var streams: UInt64 = 0
+        var after: StreamName?
+        while true {
+            let page = try await store.listStreams(after: after, limit: 1_000)
+            streams += UInt64(page.count)
+            guard let last = page.last, page.count == 1_000 else { break }
+            after = last.stream
+        }
+        let state = metrics.state.withLock { $0 }
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.member("headPosition", head.value)
+        writer.member("streams", streams)
+        writer.member("appends", state.appends)
+        writer.member("eventsWritten", state.eventsWritten)
+        writer.member("bytesWritten", state.bytesWritten)
+        writer.member("liveSubscriptions", state.liveSubscriptions)
+        writer.member("store", String(describing: type(of: store)))
+        writer.member("version", AnnalsVersion.current)
+        writer.endObject()
+        return Self.json(writer.bytes)
+    }
+
+    private func append(_ request: Request, _ target: RequestTarget, _ stream: StreamName) async throws -> Response {
+        try target.allowOnly([])
+        let expected = try Self.expectedRevision(request)
+        try Self.requireJSON(request)
+        let body = try await collect(request)
+        let events = try WireFormat.decodeEvents(body, maxDepth: configuration.maximumJSONDepth)
+        let started = ContinuousClock.now
+        let result = try await store.append(events, to: stream, expecting: expected)
+        let elapsed = ContinuousClock.now - started
+        metrics.append(
+            events: events,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        var headers = HTTPFields()
+        headers[.location] = "/streams/\(Self.encodePath(stream.rawValue))"
+        return Self.json(WireFormat.encode(result), status: .created, headers: headers)
+    }
+
+    private func delete(_ request: Request, _ target: RequestTarget, _ stream: StreamName) async throws -> Response {
+        try target.allowOnly(["tombstone"])
+        let expected = try Self.expectedRevision(request)
+        switch target.query["tombstone"] {
+        case nil, "false": try await store.delete(stream, expecting: expected)
+        case "true": try await store.tombstone(stream, expecting: expected)
+        case let other?: throw EventStoreError(.invalidArgument, "'tombstone' is true or false; got '\(other)'.")
+        }
+        return Response(status: .noContent)
+    }
+
+    private func readStream(_ request: Request, _ target: RequestTarget, _ stream: StreamName) async throws -> Response
+    {
+        try target.allowOnly(["from", "limit", "direction"])
+        let from = try target.integer("from").map { StreamRevision($0) }
+        let direction = try target.direction()
+        if Self.wantsNDJSON(request) {
+            let limit = try target.limit(default: .max, maximum: nil)
+            _ = try await store.read(stream, from: from, direction: direction, limit: 0)
+            return ndjson { [store] write in
+                var next = from
+                var remaining = limit
+                while remaining > 0 {
+                    let page = try await store.read(
+                        stream, from: next, direction: direction, limit: min(remaining, 512))
+                    try await write(page)
+                    remaining -= page.count
+                    guard page.count == min(remaining + page.count, 512), let last = page.last else { return }
+                    guard let following = direction == .forwards ? last.revision.next : last.revision.previous
+                    else { return }
+                    next = following
+                }
+            }
+        }
+        let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
+        let events = try await store.read(stream, from: from, direction: direction, limit: limit)
+        let next: UInt64? =
+            events.count == limit && limit > 0
+            ? (direction == .forwards ? events.last?.revision.next?.value : events.last?.revision.previous?.value)
+            : nil
+        return Self.json(Self.page(events, next: next))
+    }
+
+    private func readAll(_ request: Request, _ target: RequestTarget) async throws -> Response {
+        try target.allowOnly(["from", "limit", "direction", "type", "category", "streamPrefix"])
+        return try await readLog(request, target, filter: try target.filter())
+    }
+
+    private func readCategory(_ request: Request, _ target: RequestTarget, _ category: String, _ principal: TokenRecord)
+        async throws -> Response
+    {
+        try target.allowOnly(["from", "limit", "direction", "type"])
+        guard let limit = principal.categoryAccess(category) else {
+            throw EventStoreError(.forbidden, "The token's scopes do not cover category '\(category)'.")
+        }
+        var filter = try target.filter()
+        filter.category = category
+        if !limit.isEmpty { filter.streamPrefix = limit }
+        return try await readLog(request, target, filter: filter)
+    }
+
+    /// A read of `$all` (or a category, as a filter), as a JSON page or NDJSON.
+    private func readLog(_ request: Request, _ target: RequestTarget, filter: EventFilter) async throws -> Response {
+        let from = try target.integer("from").map { Position($0) }
+        let direction = try target.direction()
+        if Self.wantsNDJSON(request) {
+            let limit = try target.limit(default: .max, maximum: nil)
+            return ndjson { [store] write in
+                var next = from
+                var remaining = limit
+                while remaining > 0 {
+                    let want = min(remaining, 512)
+                    let page = try await store.readAll(from: next, direction: direction, filter: filter, limit: want)
+                    try await write(page)
+                    remaining -= page.count
+                    guard page.count == want, let last = page.last else { return }
+                    guard let following = direction == .forwards ? last.position.next : last.position.previous
+                    else { return }
+                    next = following
+                }
+            }
+        }
+        let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
+        let events = try await store.readAll(from: from, direction: direction, filter: filter, limit: limit)
+        let next: UInt64? =
+            events.count == limit && limit > 0
+            ? (direction == .forwards ? events.last?.position.next?.value : events.last?.position.previous?.value)
+            : nil
+        return Self.json(Self.page(events, next: next))
+    }
+
+    private func listStreams(_ target: RequestTarget, _ principal: TokenRecord) async throws -> Response {
+        try target.allowOnly(["after", "limit"])
+        let after = try target.query["after"].map { text throws(EventStoreError) in
+            try StreamName(allowingSystemName: text)
+        }
+        let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
+        var visible: [StreamInfo] = []
+        var cursor = after
+        var exhausted = false
+        // A scoped token sees only its streams; keep reading until the page is full or the list ends.
+        while visible.count < limit, !exhausted {
+            let page = try await store.listStreams(after: cursor, limit: limit)
+            exhausted = page.count < limit
+            cursor = page.last?.stream
+            for info in page where principal.role == .admin || (!info.stream.isSystem && principal.covers(info.stream))
+            {
+                visible.append(info)
+                if visible.count == limit { break }
+            }
+            if page.isEmpty { break }
+        }
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("streams")
+        writer.beginArray()
+        for info in visible { WireFormat.write(info, into: &writer) }
+        writer.endArray()
+        writer.key("next")
+        if visible.count == limit, let last = visible.last {
+            writer.string(last.stream.rawValue)
+        } else {
+            writer.null()
+        }
+        writer.endObject()
+        return Self.json(writer.bytes)
+    }
+
+    private func getMetadata(_ stream: StreamName) async throws -> Response {
+        guard let info = try await store.streamInfo(stream) else {
+            throw EventStoreError(.notFound, "Stream '\(stream)' has never been written.", stream: stream)
+        }
+        var writer = JSONWriter()
+        WireFormat.write(info, into: &writer)
+        return Self.json(writer.bytes)
+    }
+
+    private func putMetadata(_ request: Request, _ stream: StreamName) async throws -> Response {
+        try Self.requireJSON(request)
+        let body = try await collect(request)
+        _ = try JSONNode.parse(body, maxDepth: configuration.maximumJSONDepth)
+        let metadata = try WireFormat.decodeMetadata(body)
+        try await store.setMetadata(metadata, for: stream)
+        return try await getMetadata(stream)
+    }
+
+    private func createToken(_ request: Request) async throws -> Response {
+        try Self.requireJSON(request)
+        let body = try await collect(request)
+        let node = try JSONNode.parse(body, maxDepth: 8)
+        guard let name = node["name"]?.stringValue else {
+            throw EventStoreError(.invalidArgument, "'name' (a string) is required.")
+        }
+        guard let role = node["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
+            throw EventStoreError(.invalidArgument, "'role' must be reader, writer or admin.")
+        }
+        var scopes: [String] = []
+        if let list = node["scopes"] {
+            guard case .array(let items) = list.kind else {
+                throw EventStoreError(.invalidArgument, "'scopes' must be an array of stream-name prefixes.")
+            }
+            for item in items {
+                guard let scope = item.stringValue else {
+                    throw EventStoreError(.invalidArgument, "'scopes' must be an array of stream-name prefixes.")
+                }
+                scopes.append(scope)
+            }
+        }
+        let created = try await tokens.registry.create(name: name, role: role, scopes: scopes)
+        tokens.invalidate()
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.member("token", created.token)
+        writer.key("record")
+        Self.write(created.record, into: &writer)
+        writer.endObject()
+        return Self.json(writer.bytes, status: .created)
+    }
+
+    private func listTokens() async throws -> Response {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("tokens")
+        writer.beginArray()
+        for record in try await tokens.registry.all() { Self.write(record, into: &writer) }
+        writer.endArray()
+        writer.endObject()
+        return Self.json(writer.bytes)
+    }
+
+    static func write(_ record: TokenRecord, into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("id", record.id)
+        writer.member("name", record.name)
+        writer.member("role", record.role.rawValue)
+        writer.key("scopes")
+        writer.beginArray()
+        for scope in record.scopes { writer.string(scope) }
+        writer.endArray()
+        writer.member("createdAt", WireFormat.timestamp(record.createdAt))
+        writer.endObject()
+    }
+
+    // MARK: Subscriptions
+
+    private func subscribe(
+        _ request: Request, _ target: RequestTarget, _ subscription: SubscriptionTarget, _ principal: TokenRecord
+    ) async throws -> Response {
+        try target.allowOnly(["from", "after", "head", "type", "category", "streamPrefix"])
+        if case .all = subscription {
+        } else if target.query["type"] != nil || target.query["streamPrefix"] != nil || target.query["category"] != nil
+        {
+            throw EventStoreError(.invalidArgument, "Filters apply to /subscribe/all only.")
+        }
+        var start = try Self.subscriptionStart(request, target, subscription)
+        if start == .end, let head = try target.integer("head") {
+            // "The end as of head H": a client that knows the head when it subscribed gets every event
+            // committed after that, however late its connection arrives.
+            switch subscription {
+            case .stream(let stream):
+                start =
+                    try await CatchUpSubscriptionSource.lastRevision(of: stream, below: head, in: store, pageSize: 512)
+                    .map { .afterRevision(StreamRevision($0)) } ?? .beginning
+            case .all, .category:
+                start = head == 0 ? .beginning : .afterPosition(Position(head - 1))
+            }
+        } else if target.query["head"] != nil {
+            throw EventStoreError(.invalidArgument, "'head' goes with from=end only.")
+        }
+        let admitted = subscriptionsByToken.withLock { counts in
+            guard counts[principal.id, default: 0] < configuration.subscriptionsPerToken else { return false }
+            counts[principal.id, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            throw EventStoreError(
+                .tooManySubscriptions,
+                "The token holds \(configuration.subscriptionsPerToken) live subscriptions, the most allowed.")
+        }
+        metrics.subscriptionStarted()
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
+        let events = store.subscribe(to: subscription, from: start)
+        let body = ResponseBody { [self] writer in
+            defer {
+                metrics.subscriptionEnded()
+                subscriptionsByToken.withLock { counts in
+                    counts[principal.id, default: 1] -= 1
+                    if counts[principal.id] == 0 { counts[principal.id] = nil }
+                }
+            }
+            try await ServerSentEvents.stream(
+                events, target: subscription, keepAlive: configuration.keepAliveInterval, shutdown: shutdown,
+                metrics: metrics, writer: &writer)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    static func subscriptionStart(_ request: Request, _ target: RequestTarget, _ subscription: SubscriptionTarget)
+        throws(EventStoreError) -> SubscriptionStart
+    {
+        var after: UInt64?
+        if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard let value = UInt64(lastEventID), value <= UInt64(Int64.max) else {
+                throw EventStoreError(.invalidArgument, "Last-Event-ID must be an event's position or revision.")
+            }
+            after = value
+        } else {
+            after = try target.integer("after")
+        }
+        if let after {
+            if target.query["from"] != nil {
+                throw EventStoreError(.invalidArgument, "Give 'from' or 'after', not both.")
+            }
+            return subscription.start(after: after)
+        }
+        switch target.query["from"] {
+        case nil, "start": return .beginning
+        case "end": return .end
+        case let other?:
+            throw EventStoreError(.invalidArgument, "'from' is start or end (or use 'after=N'); got '\(other)'.")
+        }
+    }
+
+    // MARK: Helpers
+
+    private func collect(_ request: Request) async throws -> [UInt8] {
+        let limit = configuration.maximumBodyBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw EventStoreError(.limitExceeded, "The body is \(length) bytes; the most accepted is \(limit).")
+        }
+        do {
+            var buffer = try await request.body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
+        }
+    }
+
+    static func streamName(_ text: String) throws(EventStoreError) -> StreamName {
+        try StreamName(allowingSystemName: text)
+    }
+
+    static func category(_ text: String) throws(EventStoreError) -> String {
+        guard !text.isEmpty, text.utf8.count <= StreamName.maximumByteCount,
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }), !text.contains("-")
+        else {
+            throw EventStoreError(
+                .invalidStreamName, "A category is 1–256 bytes, without '-' or control characters.")
+        }
+        return text
+    }
+
+    static func expectedRevision(_ request: Request) throws(EventStoreError) -> ExpectedRevision {
+        guard let text = request.headers[HTTPField.Name("Expected-Revision")!] else { return .any }
+        guard let expected = ExpectedRevision(text) else {
+            throw EventStoreError(
+                .invalidArgument, "Expected-Revision is any, no-stream, exists or a revision from 0 to \(Int64.max).")
+        }
+        if case .exact(let revision) = expected, revision.value > UInt64(Int64.max) {
+            throw EventStoreError(.invalidArgument, "Expected-Revision must be at most \(Int64.max).")
+        }
+        return expected
+    }
+
+    static func requireJSON(_ request: Request) throws(EventStoreError) {
+        guard let type = request.headers[.contentType] else { return }
+        let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard mediaType == "application/json" else {
+            throw EventStoreError(.unsupportedMediaType, "The body must be application/json; got '\(type)'.")
+        }
+    }
+
+    static func wantsNDJSON(_ request: Request) -> Bool {
+        request.headers[.accept]?.contains("application/x-ndjson") ?? false
+    }
+
+    static func page(_ events: [RecordedEvent], next: UInt64?) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("events")
+        writer.beginArray()
+        for event in events { WireFormat.write(event, into: &writer) }
+        writer.endArray()
+        writer.key("next")
+        if let next { writer.number(next) } else { writer.null() }
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// A streamed NDJSON answer: one event per line, written page by page as the client reads.
+    private func ndjson(
+        _ produce: @escaping @Sendable (_ write: ([RecordedEvent]) async throws -> Void) async throws -> Void
+    ) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/x-ndjson"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                var sink = writer
+                try await produce { events in
+                    var bytes: [UInt8] = []
+                    for event in events {
+                        bytes.append(contentsOf: WireFormat.encode(event))
+                        bytes.append(0x0A)
+                    }
+                    try await sink.write(ByteBuffer(bytes: bytes))
+                }
+                try await sink.finish(nil)
+            })
+    }
+
+    static func encodePath(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/%?#")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func text(_ text: String, contentType: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ error: EventStoreError) -> Response {
+        var headers = HTTPFields()
+        if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"annals\"" }
+        return json(WireFormat.encode(error), status: httpStatus(for: error.code), headers: headers)
+    }
+}

@@ -1,0 +1,97 @@
+import Annals
+import Foundation
+
+/// The decoded parts of a request's target: path segments and query parameters, percent-decoded
+/// strictly (a bad escape is a 400, never a guess).
+struct RequestTarget {
+    var segments: [String]
+    var query: [String: String]
+
+    init(path: String, query rawQuery: String?) throws(EventStoreError) {
+        guard path.hasPrefix("/") else {
+            throw EventStoreError(.invalidArgument, "The request path must start with '/'.")
+        }
+        var segments: [String] = []
+        for raw in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            segments.append(try Self.decode(raw, what: "path"))
+        }
+        if segments.last == "" { segments.removeLast() }
+        self.segments = segments
+        var query: [String: String] = [:]
+        for pair in (rawQuery ?? "").split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = try Self.decode(parts[0], what: "query", plusIsSpace: true)
+            let value = parts.count > 1 ? try Self.decode(parts[1], what: "query", plusIsSpace: true) : ""
+            if query[key] != nil {
+                throw EventStoreError(.invalidArgument, "The query parameter '\(key)' is given twice.")
+            }
+            query[key] = value
+        }
+        self.query = query
+    }
+
+    static func decode(_ raw: Substring, what: String, plusIsSpace: Bool = false) throws(EventStoreError) -> String {
+        let text = plusIsSpace ? raw.replacingOccurrences(of: "+", with: " ") : String(raw)
+        guard let decoded = text.removingPercentEncoding else {
+            throw EventStoreError(.invalidArgument, "The \(what) has an invalid percent-escape or is not UTF-8.")
+        }
+        return decoded
+    }
+
+    /// Rejects parameters a route does not know, so a typo is an error rather than a silent default.
+    func allowOnly(_ names: Set<String>) throws(EventStoreError) {
+        if let unknown = query.keys.sorted().first(where: { !names.contains($0) && $0 != "access_token" }) {
+            throw EventStoreError(.invalidArgument, "Unknown query parameter '\(unknown)'.")
+        }
+    }
+
+    /// A non-negative integer parameter that fits 63 bits.
+    func integer(_ name: String) throws(EventStoreError) -> UInt64? {
+        guard let text = query[name] else { return nil }
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt64(text),
+            value <= UInt64(Int64.max)
+        else {
+            throw EventStoreError(
+                .invalidArgument, "'\(name)' must be an integer from 0 to \(Int64.max); got '\(text)'.")
+        }
+        return value
+    }
+
+    func direction() throws(EventStoreError) -> ReadDirection {
+        switch query["direction"] {
+        case nil, "forwards": .forwards
+        case "backwards": .backwards
+        case let other?:
+            throw EventStoreError(.invalidArgument, "'direction' is forwards or backwards; got '\(other)'.")
+        }
+    }
+
+    func limit(default value: Int, maximum: Int?) throws(EventStoreError) -> Int {
+        guard let limit = try integer("limit") else { return value }
+        if let maximum, limit > UInt64(maximum) {
+            throw EventStoreError(.limitExceeded, "'limit' is at most \(maximum) for a JSON page; use NDJSON for more.")
+        }
+        return Int(limit)
+    }
+
+    /// `type`, `category` and `streamPrefix` as a filter.
+    func filter() throws(EventStoreError) -> EventFilter {
+        var filter = EventFilter()
+        if let types = query["type"] {
+            let names = types.split(separator: ",").map(String.init)
+            guard !names.isEmpty, names.count <= 256 else {
+                throw EventStoreError(.invalidArgument, "'type' is 1–256 comma-separated event types.")
+            }
+            filter.eventTypes = Set(names)
+        }
+        if let category = query["category"] {
+            guard !category.isEmpty else { throw EventStoreError(.invalidArgument, "'category' must not be empty.") }
+            filter.category = category
+        }
+        if let prefix = query["streamPrefix"] {
+            guard !prefix.isEmpty else { throw EventStoreError(.invalidArgument, "'streamPrefix' must not be empty.") }
+            filter.streamPrefix = prefix
+        }
+        return filter
+    }
+}

@@ -1,0 +1,57 @@
+import Annals
+
+/// How `annals serve` listens and what it accepts.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// PEM files for TLS; both or neither.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// The largest request body accepted (413 beyond it).
+    public var maximumBodyBytes: Int
+    /// The deepest JSON nesting accepted in a body.
+    public var maximumJSONDepth: Int
+    /// The largest `limit` of a JSON page; NDJSON reads stream without this bound.
+    public var maximumPageSize: Int
+    /// The page size when a read gives no `limit`.
+    public var defaultPageSize: Int
+    /// Live subscriptions one token may hold at once (429 beyond it).
+    public var subscriptionsPerToken: Int
+    /// How often an idle subscription sends an SSE comment so proxies keep it open.
+    public var keepAliveInterval: Duration
+    /// How long a connection may sit without a complete request head: idle between requests, or
+    /// sending its headers slowly. Past it the connection is closed. (A request being answered, a
+    /// subscription included, is never idle.)
+    public var idleTimeout: Duration
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 2113,
+        tlsCertificatePath: String? = nil,
+        tlsKeyPath: String? = nil,
+        maximumBodyBytes: Int = 16 << 20,
+        maximumJSONDepth: Int = 64,
+        maximumPageSize: Int = 4_096,
+        defaultPageSize: Int = 100,
+        subscriptionsPerToken: Int = 32,
+        keepAliveInterval: Duration = .seconds(15),
+        idleTimeout: Duration = .seconds(30)
+    ) {
+        self.host = host
+        self.port = port
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.maximumBodyBytes = maximumBodyBytes
+        self.maximumJSONDepth = maximumJSONDepth
+        self.maximumPageSize = maximumPageSize
+        self.defaultPageSize = defaultPageSize
+        self.subscriptionsPerToken = subscriptionsPerToken
+        self.keepAliveInterval = keepAliveInterval
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Whether `host` only accepts connections from this machine.
+    public var isLoopback: Bool {
+        ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.")
+    }
+}

@@ -1,0 +1,297 @@
+import Annals
+import Foundation
+
+/// The JSON shapes of the HTTP API, shared by the server and the Swift client so both sides read and
+/// write exactly the same bytes. `docs/http-api.md` describes them.
+///
+/// An event's `data` is written as JSON when its content type is JSON and its bytes are one valid JSON
+/// value, and as base64 otherwise (`data` for `application/octet-stream`, `dataBase64` for JSON-typed
+/// bytes that are not JSON). Metadata likewise (`metadata` or `metadataBase64`; absent when empty).
+public enum WireFormat {
+    // MARK: Events to append
+
+    /// Decodes an append body: an array of events (or one event object).
+    public static func decodeEvents(_ body: [UInt8], maxDepth: Int = 64) throws(EventStoreError) -> [EventData] {
+        let root = try JSONNode.parse(body, maxDepth: maxDepth)
+        let nodes: [JSONNode]
+        switch root.kind {
+        case .array(let elements): nodes = elements
+        case .object: nodes = [root]
+        default: throw EventStoreError(.invalidEvent, "The body must be a JSON array of events.")
+        }
+        var events: [EventData] = []
+        events.reserveCapacity(nodes.count)
+        for (index, node) in nodes.enumerated() {
+            events.append(try decodeEvent(node, in: body, index: index))
+        }
+        return events
+    }
+
+    static func decodeEvent(_ node: JSONNode, in body: [UInt8], index: Int) throws(EventStoreError) -> EventData {
+        func invalid(_ message: String) -> EventStoreError {
+            EventStoreError(.invalidEvent, "Event \(index): \(message)")
+        }
+        guard case .object(let members) = node.kind else { throw invalid("must be a JSON object.") }
+        let known: Set<String> = ["id", "type", "data", "dataBase64", "contentType", "metadata", "metadataBase64"]
+        if let unknown = members.first(where: { !known.contains($0.key) }) {
+            throw invalid("unknown field '\(unknown.key)'.")
+        }
+        let id: UUID
+        if let idNode = node["id"] {
+            guard let text = idNode.stringValue, let parsed = UUID(uuidString: text) else {
+                throw invalid("'id' must be a UUID string.")
+            }
+            id = parsed
+        } else {
+            id = UUID()
+        }
+        guard let type = node["type"]?.stringValue else { throw invalid("'type' (a string) is required.") }
+        let contentType: ContentType
+        switch node["contentType"]?.stringValue {
+        case nil where node["contentType"] == nil: contentType = node["dataBase64"] == nil ? .json : .binary
+        case ContentType.json.rawValue: contentType = .json
+        case ContentType.binary.rawValue: contentType = .binary
+        default:
+            throw invalid("'contentType' must be \"application/json\" or \"application/octet-stream\".")
+        }
+        let data: Data
+        switch (node["data"], node["dataBase64"]) {
+        case (let json?, nil) where contentType == .json:
+            data = Data(body[json.range])
+        case (let text?, nil):
+            guard let string = text.stringValue, let bytes = Data(base64Encoded: string) else {
+                throw invalid("binary 'data' must be a base64 string.")
+            }
+            data = bytes
+        case (nil, let text?):
+            guard let string = text.stringValue, let bytes = Data(base64Encoded: string) else {
+                throw invalid("'dataBase64' must be a base64 string.")
+            }
+            data = bytes
+        case (nil, nil):
+            throw invalid("'data' is required.")
+        case (_?, _?):
+            throw invalid("give 'data' or 'dataBase64', not both.")
+        }
+        let metadata: Data
+        switch (node["metadata"], node["metadataBase64"]) {
+        case (nil, nil): metadata = Data()
+        case (let json?, nil): metadata = json.isNull ? Data() : Data(body[json.range])
+        case (nil, let text?):
+            guard let string = text.stringValue, let bytes = Data(base64Encoded: string) else {
+                throw invalid("'metadataBase64' must be a base64 string.")
+            }
+            metadata = bytes
+        case (_?, _?):
+            throw invalid("give 'metadata' or 'metadataBase64', not both.")
+        }
+        return EventData(id: id, type: type, data: data, contentType: contentType, metadata: metadata)
+    }
+
+    /// Encodes events to append (the client's side).
+    public static func encodeEvents(_ events: [EventData]) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginArray()
+        for event in events {
+            writer.beginObject()
+            writer.member("id", event.id.uuidString.lowercased())
+            writer.member("type", event.type)
+            writeContent(event.data, contentType: event.contentType, metadata: event.metadata, into: &writer)
+            writer.endObject()
+        }
+        writer.endArray()
+        return writer.bytes
+    }
+
+    static func writeContent(_ data: Data, contentType: ContentType, metadata: Data, into writer: inout JSONWriter) {
+        writer.member("contentType", contentType.rawValue)
+        if contentType == .binary {
+            writer.member("data", data.base64EncodedString())
+        } else if JSONNode.isValid(data) {
+            writer.key("data")
+            writer.raw(data)
+        } else {
+            writer.member("dataBase64", data.base64EncodedString())
+        }
+        if metadata.isEmpty {
+        } else if JSONNode.isValid(metadata) {
+            writer.key("metadata")
+            writer.raw(metadata)
+        } else {
+            writer.member("metadataBase64", metadata.base64EncodedString())
+        }
+    }
+
+    // MARK: Recorded events
+
+    public static func write(_ event: RecordedEvent, into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("id", event.id.uuidString.lowercased())
+        writer.member("stream", event.stream.rawValue)
+        writer.member("revision", event.revision.value)
+        writer.member("position", event.position.value)
+        writer.member("type", event.type)
+        writeContent(event.data, contentType: event.contentType, metadata: event.metadata, into: &writer)
+        writer.member("recordedAt", timestamp(event.recordedAt))
+        writer.endObject()
+    }
+
+    public static func encode(_ event: RecordedEvent) -> [UInt8] {
+        var writer = JSONWriter()
+        write(event, into: &writer)
+        return writer.bytes
+    }
+
+    /// Decodes one recorded event (the client's side, and `annals import`).
+    public static func decodeRecorded(_ node: JSONNode, in body: [UInt8]) throws(EventStoreError) -> RecordedEvent {
+        guard case .object(let members) = node.kind else {
+            throw EventStoreError(.invalidEvent, "A recorded event must be a JSON object.")
+        }
+        let placement: Set<String> = ["stream", "revision", "position", "recordedAt"]
+        let content = try decodeEvent(
+            JSONNode(kind: .object(members.filter { !placement.contains($0.key) }), range: node.range),
+            in: body, index: 0)
+        guard let streamText = node["stream"]?.stringValue else {
+            throw EventStoreError(.invalidEvent, "A recorded event lacks 'stream'.")
+        }
+        let stream = try StreamName(allowingSystemName: streamText)
+        let revision = try unsigned(node["revision"], in: body, name: "revision")
+        let position = try unsigned(node["position"], in: body, name: "position")
+        guard let time = node["recordedAt"]?.stringValue, let recordedAt = parseTimestamp(time) else {
+            throw EventStoreError(.invalidEvent, "A recorded event lacks a valid 'recordedAt'.")
+        }
+        return RecordedEvent(
+            content, stream: stream, revision: StreamRevision(revision), position: Position(position),
+            recordedAt: recordedAt)
+    }
+
+    /// A non-negative integer member, checked to fit 63 bits.
+    public static func unsigned(_ node: JSONNode?, in body: [UInt8], name: String) throws(EventStoreError) -> UInt64 {
+        guard let node, case .number = node.kind,
+            let text = String(bytes: body[node.range], encoding: .utf8), let value = UInt64(text),
+            value <= UInt64(Int64.max)
+        else {
+            throw EventStoreError(.invalidArgument, "'\(name)' must be an integer from 0 to \(Int64.max).")
+        }
+        return value
+    }
+
+    // MARK: Results, streams, errors
+
+    public static func encode(_ result: AppendResult) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.member("firstRevision", result.firstRevision.value)
+        writer.member("nextExpectedRevision", result.nextExpectedRevision.value)
+        writer.member("firstPosition", result.firstPosition.value)
+        writer.member("lastPosition", result.lastPosition.value)
+        writer.endObject()
+        return writer.bytes
+    }
+
+    public static func decodeAppendResult(_ body: [UInt8]) throws(EventStoreError) -> AppendResult {
+        let node = try JSONNode.parse(body)
+        return AppendResult(
+            firstRevision: StreamRevision(try unsigned(node["firstRevision"], in: body, name: "firstRevision")),
+            nextExpectedRevision: StreamRevision(
+                try unsigned(node["nextExpectedRevision"], in: body, name: "nextExpectedRevision")),
+            firstPosition: Position(try unsigned(node["firstPosition"], in: body, name: "firstPosition")),
+            lastPosition: Position(try unsigned(node["lastPosition"], in: body, name: "lastPosition")))
+    }
+
+    public static func write(_ info: StreamInfo, into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("stream", info.stream.rawValue)
+        writer.key("lastRevision")
+        if let last = info.lastRevision { writer.number(last.value) } else { writer.null() }
+        writer.member("eventCount", info.visibleEventCount)
+        writer.member("isDeleted", info.isDeleted)
+        writer.member("isTombstoned", info.isTombstoned)
+        writer.key("metadata")
+        writer.raw(encodeMetadata(info.metadata))
+        writer.endObject()
+    }
+
+    public static func decodeStreamInfo(_ node: JSONNode, in body: [UInt8]) throws(EventStoreError) -> StreamInfo {
+        guard let name = node["stream"]?.stringValue else {
+            throw EventStoreError(.invalidArgument, "A stream entry lacks 'stream'.")
+        }
+        let last: StreamRevision? =
+            node["lastRevision"].map { $0.isNull } ?? true
+            ? nil : StreamRevision(try unsigned(node["lastRevision"], in: body, name: "lastRevision"))
+        let metadata = try node["metadata"].map { node throws(EventStoreError) in
+            try decodeMetadata(Array(body[node.range]))
+        }
+        return StreamInfo(
+            stream: try StreamName(allowingSystemName: name),
+            lastRevision: last,
+            visibleEventCount: try unsigned(node["eventCount"], in: body, name: "eventCount"),
+            isDeleted: node["isDeleted"].flatMap { if case .bool(let b) = $0.kind { b } else { nil } } ?? false,
+            isTombstoned: node["isTombstoned"].flatMap { if case .bool(let b) = $0.kind { b } else { nil } } ?? false,
+            metadata: metadata ?? StreamMetadata())
+    }
+
+    public static func encodeMetadata(_ metadata: StreamMetadata) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(metadata)) ?? Data("{}".utf8))
+    }
+
+    public static func decodeMetadata(_ body: [UInt8]) throws(EventStoreError) -> StreamMetadata {
+        _ = try JSONNode.parse(body)
+        do {
+            return try JSONDecoder().decode(StreamMetadata.self, from: Data(body))
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError(.invalidArgument, "The metadata does not fit the metadata schema: \(error).")
+        }
+    }
+
+    /// The JSON body of an error answer: `{"error": {"code": …, "message": …, …}}`.
+    public static func encode(_ error: EventStoreError) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("error")
+        writer.beginObject()
+        writer.member("code", error.code.rawValue)
+        writer.member("message", error.message)
+        if let stream = error.stream { writer.member("stream", stream.rawValue) }
+        if let expected = error.expectedRevision { writer.member("expectedRevision", expected.description) }
+        if error.code == .wrongExpectedRevision {
+            writer.key("actualRevision")
+            if let actual = error.actualRevision { writer.number(actual.value) } else { writer.null() }
+        }
+        if let id = error.eventID { writer.member("eventId", id.uuidString.lowercased()) }
+        writer.endObject()
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// Reads an error answer back into the error the server raised (the client's side).
+    public static func decodeError(_ body: [UInt8]) -> EventStoreError? {
+        guard let root = try? JSONNode.parse(body), let node = root["error"],
+            let code = node["code"]?.stringValue, let message = node["message"]?.stringValue
+        else { return nil }
+        var error = EventStoreError(.init(code), message)
+        error.stream = node["stream"]?.stringValue.flatMap { try? StreamName(allowingSystemName: $0) }
+        error.expectedRevision = node["expectedRevision"]?.stringValue.flatMap { ExpectedRevision($0) }
+        if let actual = node["actualRevision"], !actual.isNull {
+            error.actualRevision = (try? unsigned(actual, in: body, name: "actualRevision")).map { StreamRevision($0) }
+        }
+        error.eventID = node["eventId"]?.stringValue.flatMap(UUID.init(uuidString:))
+        return error
+    }
+
+    // MARK: Time
+
+    public static func timestamp(_ date: Date) -> String {
+        date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    public static func parseTimestamp(_ text: String) -> Date? {
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+        return try? Date.ISO8601FormatStyle().parse(text)
+    }
+}
