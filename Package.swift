@@ -84,6 +84,7 @@ let package = Package(
                 "Annals", "AnnalsWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -120,6 +121,16 @@ let package = Package(
             dependencies: [
                 "Annals", "AnnalsTesting", "AnnalsPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "AnnalsServerTests",
+            dependencies: [
+                "Annals", "AnnalsTesting", "AnnalsServer", "AnnalsClient", "AnnalsWire", "AnnalsCLI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

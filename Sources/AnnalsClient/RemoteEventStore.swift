@@ -77,7 +77,12 @@ public final class RemoteEventStore: EventStore {
             return []
         }
         var query = ["direction": direction.rawValue]
-        if let revision { query["from"] = String(revision.value) }
+        // The server takes numbers up to Int64.max; no event lies beyond, so answer here.
+        if let revision, revision.value > UInt64(Int64.max) {
+            if direction == .forwards { return [] }
+        } else if let revision {
+            query["from"] = String(revision.value)
+        }
         if limit != .max { query["limit"] = String(limit) }
         return try await readLines("/streams/\(Self.encode(stream.rawValue))", query)
     }
@@ -88,7 +93,11 @@ public final class RemoteEventStore: EventStore {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
         if limit == 0 { return [] }
         var query = ["direction": direction.rawValue]
-        if let position { query["from"] = String(position.value) }
+        if let position, position.value > UInt64(Int64.max) {
+            if direction == .forwards { return [] }
+        } else if let position {
+            query["from"] = String(position.value)
+        }
         if limit != .max { query["limit"] = String(limit) }
         if let types = filter.eventTypes { query["type"] = types.sorted().joined(separator: ",") }
         let path: String

@@ -30,12 +30,36 @@ struct RequestTarget {
         self.query = query
     }
 
+    /// Strict percent-decoding: every `%` starts two hex digits, and the bytes are UTF-8.
     static func decode(_ raw: Substring, what: String, plusIsSpace: Bool = false) throws(EventStoreError) -> String {
-        let text = plusIsSpace ? raw.replacingOccurrences(of: "+", with: " ") : String(raw)
-        guard let decoded = text.removingPercentEncoding else {
-            throw EventStoreError(.invalidArgument, "The \(what) has an invalid percent-escape or is not UTF-8.")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var iterator = raw.utf8.makeIterator()
+        func hex(_ byte: UInt8?) -> UInt8? {
+            switch byte {
+            case let digit? where (0x30...0x39).contains(digit): digit - 0x30
+            case let letter? where (0x41...0x46).contains(letter): letter - 0x41 + 10
+            case let letter? where (0x61...0x66).contains(letter): letter - 0x61 + 10
+            default: nil
+            }
         }
-        return decoded
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = hex(iterator.next()), let low = hex(iterator.next()) else {
+                    throw EventStoreError(.invalidArgument, "The \(what) has an invalid percent-escape.")
+                }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+") where plusIsSpace:
+                bytes.append(0x20)
+            default:
+                bytes.append(byte)
+            }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw EventStoreError(.invalidArgument, "The \(what), percent-decoded, is not UTF-8.")
+        }
+        return text
     }
 
     /// Rejects parameters a route does not know, so a typo is an error rather than a silent default.
