@@ -1,0 +1,165 @@
+import Annals
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The admin page in a real headless Chromium, driven over the DevTools protocol on a pipe.
+@Suite("Admin page in a browser", .enabled(if: Browser.path != nil || Browser.isCI, "Chromium is not installed"))
+struct AdminPageBrowserTests {
+    @Test("the page, given a token, shows an event appended through the API in its live tail", .timeLimit(.minutes(2)))
+    func liveTail() async throws {
+        let path = try #require(Browser.path, "CI=true needs Chromium (.ci/run installs it)")
+        try await TestServer.with { server in
+            _ = try await server.request(
+                .POST, "/streams/order-7", token: server.admin, headers: ["Content-Type": "application/json"],
+                body: Array(#"[{"type":"OrderPlaced","data":{"total":12}}]"#.utf8))
+            let browser = try Browser(path: path)
+            defer { browser.close() }
+            let session = try browser.open("\(server.url)/#token=\(server.admin)")
+            // The page lists the stream that exists before it loads.
+            try await browser.waitFor(session, "document.querySelector('#streams').innerText", toContain: "order-7")
+            // And once its EventSource is live, an append shows in the tail.
+            try await browser.waitFor(session, "document.querySelector('#tail').dataset.live || ''", toContain: "true")
+            _ = try await server.request(
+                .POST, "/streams/order-8", token: server.admin, headers: ["Content-Type": "application/json"],
+                body: Array(#"[{"type":"BrowserSawThis","data":{"answer":42}}]"#.utf8))
+            let tail = try await browser.waitFor(
+                session, "document.querySelector('#tail').innerText", toContain: "BrowserSawThis")
+            #expect(tail.contains("\"answer\": 42"), "the event's data is shown as pretty JSON: \(tail)")
+            // The statistics refresh after each live event.
+            try await browser.waitFor(
+                session, "document.querySelector('#stats-body').innerText", toContain: "headPosition: 2")
+            // Without a token the page says what is wrong instead of showing data.
+            let anonymous = try browser.open("\(server.url)/#token=wrong")
+            try await browser.waitFor(
+                anonymous, "document.querySelector('#error').innerText", toContain: "unauthorized")
+        }
+    }
+}
+
+/// A headless Chromium speaking the DevTools protocol over `--remote-debugging-pipe` (fd 3 in, fd 4 out).
+final class Browser: @unchecked Sendable {
+    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    static var path: String? {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            for directory in directories where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+                return "\(directory)/\(name)"
+            }
+        }
+        return nil
+    }
+
+    let pid: pid_t
+    let toBrowser: Int32
+    let fromBrowser: Int32
+    let profile: String
+    private var nextID = 0
+    private var pending: [UInt8] = []
+
+    init(path: String) throws {
+        profile = NSTemporaryDirectory() + "annals-chromium-\(UUID().uuidString)"
+        var input: [Int32] = [0, 0]
+        var output: [Int32] = [0, 0]
+        guard pipe(&input) == 0, pipe(&output) == 0 else { throw EventStoreError(.unavailable, "pipe() failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, input[0], 3)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 4)
+        for fd in input + output { posix_spawn_file_actions_addclose(&actions, fd) }
+        let arguments = [
+            path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--remote-debugging-pipe", "--user-data-dir=\(profile)", "about:blank",
+        ]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        Glibc.close(input[0])
+        Glibc.close(output[1])
+        guard spawned == 0 else { throw EventStoreError(.unavailable, "cannot start \(path): errno \(spawned)") }
+        self.pid = pid
+        toBrowser = input[1]
+        fromBrowser = output[0]
+    }
+
+    func close() {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        Glibc.close(toBrowser)
+        Glibc.close(fromBrowser)
+        try? FileManager.default.removeItem(atPath: profile)
+    }
+
+    /// Opens a tab on `url`; returns its session id.
+    func open(_ url: String) throws -> String {
+        let created = try call("Target.createTarget", ["url": url])
+        let target = try #require((created["targetId"] as? String), "no targetId in \(created)")
+        let attached = try call("Target.attachToTarget", ["targetId": target, "flatten": true])
+        return try #require(attached["sessionId"] as? String, "no sessionId in \(attached)")
+    }
+
+    /// Evaluates `expression` until its string value contains `text` (10 s at most); returns the value.
+    @discardableResult
+    func waitFor(_ session: String, _ expression: String, toContain text: String) async throws -> String {
+        var last = ""
+        for _ in 0..<100 {
+            let result = try call(
+                "Runtime.evaluate", ["expression": expression, "returnByValue": true], session: session)
+            last = ((result["result"] as? [String: Any])?["value"] as? String) ?? ""
+            if last.contains(text) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("'\(expression)' never contained '\(text)'; last value: \(last)")
+        return last
+    }
+
+    /// Sends one command and reads messages until its answer arrives.
+    func call(_ method: String, _ parameters: [String: Any], session: String? = nil) throws -> [String: Any] {
+        nextID += 1
+        let id = nextID
+        var message: [String: Any] = ["id": id, "method": method, "params": parameters]
+        if let session { message["sessionId"] = session }
+        var bytes = [UInt8](try JSONSerialization.data(withJSONObject: message))
+        bytes.append(0)
+        var offset = 0
+        while offset < bytes.count {
+            let wrote = bytes[offset...].withUnsafeBytes { write(toBrowser, $0.baseAddress, $0.count) }
+            guard wrote > 0 else { throw EventStoreError(.unavailable, "the browser closed its pipe") }
+            offset += wrote
+        }
+        while true {
+            let reply = try readMessage()
+            guard (reply["id"] as? Int) == id else { continue }
+            if let error = reply["error"] { throw EventStoreError(.unavailable, "\(method) failed: \(error)") }
+            return reply["result"] as? [String: Any] ?? [:]
+        }
+    }
+
+    private func readMessage() throws -> [String: Any] {
+        while true {
+            if let end = pending.firstIndex(of: 0) {
+                let message = Array(pending[..<end])
+                pending.removeSubrange(...end)
+                return (try JSONSerialization.jsonObject(with: Data(message)) as? [String: Any]) ?? [:]
+            }
+            var poll = pollfd(fd: fromBrowser, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&poll, 1, 20_000) > 0 else {
+                throw EventStoreError(.unavailable, "the browser did not answer")
+            }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let got = read(fromBrowser, &buffer, buffer.count)
+            guard got > 0 else { throw EventStoreError(.unavailable, "the browser closed its pipe") }
+            pending += buffer[0..<got]
+        }
+    }
+}
