@@ -119,15 +119,17 @@ let package = Package(
         .testTarget(
             name: "AnnalsPostgresTests",
             dependencies: [
-                "Annals", "AnnalsTesting", "AnnalsPostgres",
+                "Annals", "AnnalsTesting", "AnnalsPostgres", "AnnalsFileStore", "AnnalsCLI", "AnnalsTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "AnnalsTestSupport", dependencies: ["Annals"], path: "Tests/AnnalsTestSupport"),
         .testTarget(
             name: "AnnalsServerTests",
             dependencies: [
                 "Annals", "AnnalsTesting", "AnnalsServer", "AnnalsClient", "AnnalsWire", "AnnalsCLI",
+                "AnnalsTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -8,13 +8,14 @@ struct AnnalsCommand: AsyncParsableCommand {
         commandName: "annals",
         abstract: "Annals: an event store and event-sourcing toolkit for Swift.",
         discussion: """
-            Works directly on a file store's data directory (--data DIR). The server brings `serve` and \
-            remote use (--server URL).
+            `serve` runs the HTTP server. The other commands work on a file store's data directory \
+            (--data DIR, the default ./annals-data), a PostgreSQL store (--postgres URL) or a running \
+            server (--server URL --token T).
             """,
         version: AnnalsVersion.current,
         subcommands: [
-            Serve.self, Token.self, Append.self, Read.self, Streams.self, Verify.self, Bench.self, Version.self,
-            CrashWorkload.self,
+            Serve.self, Token.self, Append.self, Read.self, Subscribe.self, Streams.self, Export.self, Import.self,
+            Verify.self, Bench.self, Version.self, CrashWorkload.self,
         ]
     )
 }

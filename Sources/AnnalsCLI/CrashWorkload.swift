@@ -33,7 +33,7 @@ extension AnnalsCommand {
         func run() async throws {
             var configuration = store.configuration
             configuration.segmentSize = segmentSize
-            let store = try FileEventStore.open(at: store.data, configuration: configuration)
+            let store = try FileEventStore.open(at: store.directory, configuration: configuration)
             Acknowledgements.print("ready")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<max(1, writers) {

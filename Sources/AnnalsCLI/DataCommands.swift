@@ -1,24 +1,48 @@
 import Annals
+import AnnalsClient
 import AnnalsFileStore
+import AnnalsPostgres
+import AnnalsWire
 import ArgumentParser
 import Foundation
 
-/// Where a command finds its store.
+/// Where a command finds its store: a server, PostgreSQL, or a file store's data directory.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The file store's data directory.")
-    var data: String = "./annals-data"
+    @Option(name: .long, help: "The file store's data directory (ANNALS_DATA; default ./annals-data).")
+    var data: String?
+
+    @Option(name: .long, help: "Use a running server instead (ANNALS_SERVER), with --token.")
+    var server: String?
+
+    @Option(name: .long, help: "The bearer token for --server (ANNALS_TOKEN).")
+    var token: String?
+
+    @Option(name: .long, help: "Use a PostgreSQL store instead (ANNALS_POSTGRES_URL).")
+    var postgres: String?
 
     @Flag(name: .long, help: "Log the store's work (opening, recovery) to standard error.")
     var verbose = false
 
+    var directory: String { data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data" }
+
+    /// The file store's configuration (for the commands that only work on a data directory).
     var configuration: FileEventStore.Configuration {
         var configuration = FileEventStore.Configuration()
         configuration.logger.logLevel = verbose ? .info : .warning
         return configuration
     }
 
-    func withStore<R>(_ body: (FileEventStore) async throws -> R) async throws -> R {
-        try await FileEventStore.withStore(at: data, configuration: configuration) { try await body($0) }
+    func withStore<R: Sendable>(_ body: @Sendable (any EventStore) async throws -> R) async throws -> R {
+        if let server = server ?? ServerEnvironment.value("ANNALS_SERVER") {
+            return try await body(
+                try RemoteEventStore(url: server, token: token ?? ServerEnvironment.value("ANNALS_TOKEN")))
+        }
+        if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
+            var configuration = PostgresEventStore.Configuration()
+            configuration.logger.logLevel = verbose ? .info : .warning
+            return try await PostgresEventStore.withStore(url: url, configuration: configuration) { try await body($0) }
+        }
+        return try await FileEventStore.withStore(at: directory, configuration: configuration) { try await body($0) }
     }
 }
 
@@ -203,7 +227,7 @@ extension AnnalsCommand {
         var json = false
 
         func run() async throws {
-            let report = try await reportingErrors { try FileEventStore.verify(at: store.data) }
+            let report = try await reportingErrors { try FileEventStore.verify(at: store.directory) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -224,21 +248,10 @@ extension AnnalsCommand {
     }
 }
 
-/// Renders events for people and for scripts.
+/// Renders events for people and for scripts (one line of the HTTP API's event JSON).
 enum EventJSON {
     static func line(_ event: RecordedEvent) -> String {
-        let data: String
-        if event.contentType == .json,
-            (try? JSONSerialization.jsonObject(with: event.data, options: [.fragmentsAllowed])) != nil
-        {
-            data = #""data":\#(String(decoding: event.data, as: UTF8.self))"#
-        } else {
-            data = #""dataBase64":"\#(event.data.base64EncodedString())""#
-        }
-        let metadata =
-            event.metadata.isEmpty ? "" : #","metadataBase64":"\#(event.metadata.base64EncodedString())""#
-        return
-            #"{"id":"\#(event.id)","stream":\#(jsonString(event.stream.rawValue)),"type":\#(jsonString(event.type)),"revision":\#(event.revision),"position":\#(event.position),"recordedAt":"\#(ISO8601DateFormatter().string(from: event.recordedAt))","contentType":"\#(event.contentType.rawValue)",\#(data)\#(metadata)}"#
+        String(decoding: WireFormat.encode(event), as: UTF8.self)
     }
 
     static func text(_ event: RecordedEvent) -> String {
@@ -250,6 +263,7 @@ enum EventJSON {
 
 /// A JSON string literal.
 func jsonString(_ value: String) -> String {
-    let data = (try? JSONEncoder().encode(value)) ?? Data("\"\"".utf8)
-    return String(decoding: data, as: UTF8.self)
+    var writer = JSONWriter()
+    writer.string(value)
+    return String(decoding: writer.bytes, as: UTF8.self)
 }

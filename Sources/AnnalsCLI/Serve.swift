@@ -112,27 +112,30 @@ extension AnnalsCommand {
             store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
             describe: String, scheme: String
         ) async throws {
-            if try await tokens.all().isEmpty {
-                let created = try await tokens.create(name: "admin", role: .admin, scopes: [])
-                FileHandle.standardOutput.write(
-                    Data(
-                        """
-                        Created the first admin token (shown only this once; only its hash is stored):
-
-                            \(created.token)
-
-                        Use it as: curl -H 'Authorization: Bearer \(created.token)' \(scheme)://\(configuration.host):\(configuration.port)/stats
-
-
-                        """.utf8))
-            }
+            let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+            let firstToken: String? =
+                try await tokens.all().isEmpty
+                ? try await tokens.create(name: "admin", role: .admin, scopes: []).token : nil
             let server = try AnnalsServer(store: store, tokens: tokens, configuration: configuration, logger: logger)
             try await server.run { port in
+                if let token = firstToken {
+                    FileHandle.standardOutput.write(
+                        Data(
+                            """
+                            Created the first admin token (shown only this once; only its hash is stored):
+
+                                \(token)
+
+                            Use it as: curl -H 'Authorization: Bearer \(token)' \(scheme)://\(host):\(port)/stats
+
+
+                            """.utf8))
+                }
                 // Unbuffered: scripts and tests wait for this line on a pipe.
                 FileHandle.standardOutput.write(
                     Data(
-                        "Annals \(AnnalsVersion.current) serving the \(describe) at \(scheme)://\(configuration.host):\(port)\n"
-                            .utf8))
+                        "Annals \(AnnalsVersion.current) serving the \(describe) at \(scheme)://\(host):\(port)\n".utf8)
+                )
             }
             print("Annals stopped.")
         }

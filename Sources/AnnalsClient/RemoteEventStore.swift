@@ -329,6 +329,11 @@ public final class RemoteEventStore: EventStore {
     static func encodeQuery(_ text: String) -> String { encode(text) }
 }
 
+/// The server's `error` event: the subscription cannot go on.
+struct SubscriptionEnded: Error {
+    var error: EventStoreError
+}
+
 /// A subscription over server-sent events, reconnecting with `Last-Event-ID` after a dropped connection.
 struct RemoteSubscriptionSource: EventSubscriptionSource {
     let client: HTTPClient
@@ -384,6 +389,8 @@ struct RemoteSubscriptionSource: EventSubscriptionSource {
             do {
                 if let event = try await nextEvent() { return event }
                 connection = nil  // The server ended the stream (it is shutting down): reconnect.
+            } catch let ended as SubscriptionEnded {
+                throw ended.error
             } catch {
                 if Task.isCancelled { return nil }
                 connection = nil
@@ -415,13 +422,20 @@ struct RemoteSubscriptionSource: EventSubscriptionSource {
                 let block = Array(connection.buffer[..<end.start])
                 connection.buffer.removeFirst(end.end)
                 var data: [UInt8] = []
+                var isError = false
                 for line in block.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                    if line.elementsEqual("event: error".utf8) { isError = true }
                     if line.starts(with: Array("data: ".utf8)) {
                         if !data.isEmpty { data.append(0x0A) }
                         data.append(contentsOf: line.dropFirst(6))
                     }
                 }
                 guard !data.isEmpty else { continue }
+                if isError {
+                    throw SubscriptionEnded(
+                        error: WireFormat.decodeError(data)
+                            ?? EventStoreError(.unavailable, "The server ended the subscription with an error."))
+                }
                 let event = try WireFormat.decodeRecorded(try JSONNode.parse(data), in: data)
                 lastCheckpoint = target.checkpoint(of: event)
                 return event

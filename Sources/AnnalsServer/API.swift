@@ -66,7 +66,13 @@ final class API: Sendable {
         do {
             response = try await dispatch(request, route: &route)
         } catch {
-            let failure = error as? EventStoreError ?? EventStoreError(.unavailable, "The request failed: \(error).")
+            let failure: EventStoreError
+            if let error = error as? EventStoreError {
+                failure = error
+            } else {
+                logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                failure = EventStoreError(.unavailable, "The request failed inside the server; see its log.")
+            }
             metrics.error(failure.code)
             response = Self.error(failure)
         }
@@ -105,11 +111,13 @@ final class API: Sendable {
             route = "/health"
             try only(.get)
             guard segments.count == 1 else { break }
+            try target.allowOnly([])
             return try await health()
         case "metrics":
             route = "/metrics"
             try only(.get)
             guard segments.count == 1 else { break }
+            try target.allowOnly([])
             try await authorize(request, target, .admin)
             let head = try? await store.headPosition().value
             return Self.text(metrics.render(headPosition: head), contentType: "text/plain; version=0.0.4")
@@ -117,6 +125,7 @@ final class API: Sendable {
             route = "/head"
             try only(.get)
             guard segments.count == 1 else { break }
+            try target.allowOnly([])
             try await authorize(request, target, .reader)
             var writer = JSONWriter()
             writer.beginObject()
@@ -127,6 +136,7 @@ final class API: Sendable {
             route = "/stats"
             try only(.get)
             guard segments.count == 1 else { break }
+            try target.allowOnly([])
             try await authorize(request, target, .admin)
             return try await stats()
         case "streams":
@@ -155,6 +165,7 @@ final class API: Sendable {
             if segments.count == 3, segments[2] == "metadata" {
                 route = "/streams/{stream}/metadata"
                 try only(.get, .put)
+                try target.allowOnly([])
                 if method == .put {
                     try await authorize(request, target, .admin, stream: stream)
                     return try await putMetadata(request, stream)
@@ -167,7 +178,7 @@ final class API: Sendable {
             route = "/categories/{category}"
             try only(.get)
             let category = try Self.category(segments[1])
-            let principal = try await authorize(request, target, .reader)
+            let principal = try await authorize(request, target, category.hasPrefix("$") ? .admin : .reader)
             return try await readCategory(request, target, category, principal)
         case "all":
             guard segments.count == 1 else { break }
@@ -176,7 +187,7 @@ final class API: Sendable {
             try await authorize(request, target, .admin)
             return try await readAll(request, target)
         case "subscribe":
-            route = "/subscribe/" + (segments.count > 1 ? segments[1] : "")
+            route = segments.count == 2 && segments[1] == "all" ? "/subscribe/all" : "unknown"
             try only(.get)
             let principal: TokenRecord
             let subscription: SubscriptionTarget
@@ -192,12 +203,12 @@ final class API: Sendable {
             case (3, "categories"):
                 let category = try Self.category(segments[2])
                 route = "/subscribe/categories/{category}"
-                principal = try await authorize(request, target, .reader)
-                guard let limit = principal.categoryAccess(category) else {
-                    throw EventStoreError(.forbidden, "The token's scopes do not cover category '\(category)'.")
-                }
-                subscription =
-                    limit.isEmpty ? .category(category) : .all(EventFilter(category: category, streamPrefix: limit))
+                principal = try await authorize(request, target, category.hasPrefix("$") ? .admin : .reader)
+                let limit = try principal.categoryAccess(category)
+                var filter = EventFilter(category: category)
+                filter.eventTypes = try target.filter().eventTypes
+                if !limit.isEmpty { filter.streamPrefix = limit }
+                subscription = filter.eventTypes == nil && limit.isEmpty ? .category(category) : .all(filter)
             default:
                 route = "unknown"
                 throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).")
@@ -205,6 +216,7 @@ final class API: Sendable {
             return try await subscribe(request, target, subscription, principal)
         case "tokens":
             route = segments.count == 1 ? "/tokens" : "/tokens/{id}"
+            try target.allowOnly([])
             try await authorize(request, target, .admin)
             if segments.count == 1 {
                 try only(.get, .post)
@@ -234,10 +246,11 @@ final class API: Sendable {
     {
         var token: String?
         if let header = request.headers[.authorization] {
-            guard header.hasPrefix("Bearer "), header.count > 7 else {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
                 throw EventStoreError(.unauthorized, "The Authorization header must be 'Bearer <token>'.")
             }
-            token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            token = parts[1].trimmingCharacters(in: .whitespaces)
         } else if request.method == .get, let query = target.query["access_token"] {
             // EventSource cannot send headers: subscriptions (and other reads) may pass the token here.
             token = query
@@ -378,9 +391,7 @@ final class API: Sendable {
         async throws -> Response
     {
         try target.allowOnly(["from", "limit", "direction", "type"])
-        guard let limit = principal.categoryAccess(category) else {
-            throw EventStoreError(.forbidden, "The token's scopes do not cover category '\(category)'.")
-        }
+        let limit = try principal.categoryAccess(category)
         var filter = try target.filter()
         filter.category = category
         if !limit.isEmpty { filter.streamPrefix = limit }
@@ -476,6 +487,12 @@ final class API: Sendable {
         try Self.requireJSON(request)
         let body = try await collect(request)
         let node = try JSONNode.parse(body, maxDepth: 8)
+        if case .object(let members) = node.kind,
+            let unknown = members.first(where: { !["name", "role", "scopes"].contains($0.key) })
+        {
+            throw EventStoreError(
+                .invalidArgument, "Unknown field '\(unknown.key)'; a token has name, role and scopes.")
+        }
         guard let name = node["name"]?.stringValue else {
             throw EventStoreError(.invalidArgument, "'name' (a string) is required.")
         }
@@ -535,13 +552,17 @@ final class API: Sendable {
         _ request: Request, _ target: RequestTarget, _ subscription: SubscriptionTarget, _ principal: TokenRecord
     ) async throws -> Response {
         try target.allowOnly(["from", "after", "head", "type", "category", "streamPrefix"])
-        if case .all = subscription {
-        } else if target.query["type"] != nil || target.query["streamPrefix"] != nil || target.query["category"] != nil
-        {
-            throw EventStoreError(.invalidArgument, "Filters apply to /subscribe/all only.")
+        if case .stream = subscription, target.query["type"] != nil {
+            throw EventStoreError(.invalidArgument, "A stream subscription takes no 'type' filter.")
         }
+        if target.query["category"] != nil || target.query["streamPrefix"] != nil,
+            !request.uri.path.hasSuffix("/subscribe/all")
+        {
+            throw EventStoreError(.invalidArgument, "'category' and 'streamPrefix' apply to /subscribe/all only.")
+        }
+        let resumes = request.headers[HTTPField.Name("Last-Event-ID")!] != nil
         var start = try Self.subscriptionStart(request, target, subscription)
-        if start == .end, let head = try target.integer("head") {
+        if !resumes, start == .end, let head = try target.integer("head") {
             // "The end as of head H": a client that knows the head when it subscribed gets every event
             // committed after that, however late its connection arrives.
             switch subscription {
@@ -552,8 +573,11 @@ final class API: Sendable {
             case .all, .category:
                 start = head == 0 ? .beginning : .afterPosition(Position(head - 1))
             }
-        } else if target.query["head"] != nil {
+        } else if !resumes, target.query["head"] != nil {
             throw EventStoreError(.invalidArgument, "'head' goes with from=end only.")
+        }
+        if case .stream(let stream) = subscription, try await store.streamInfo(stream)?.isTombstoned == true {
+            throw EventStoreError.streamDeleted(stream)
         }
         let admitted = subscriptionsByToken.withLock { counts in
             guard counts[principal.id, default: 0] < configuration.subscriptionsPerToken else { return false }
@@ -571,17 +595,25 @@ final class API: Sendable {
         headers[.cacheControl] = "no-cache"
         headers[HTTPField.Name("X-Accel-Buffering")!] = "no"
         let events = store.subscribe(to: subscription, from: start)
-        let body = ResponseBody { [self] writer in
-            defer {
-                metrics.subscriptionEnded()
-                subscriptionsByToken.withLock { counts in
-                    counts[principal.id, default: 1] -= 1
-                    if counts[principal.id] == 0 { counts[principal.id] = nil }
-                }
+        // Released when the body ends, or when it is dropped without running (a client gone early).
+        let slot = SubscriptionSlot { [self] in
+            metrics.subscriptionEnded()
+            subscriptionsByToken.withLock { counts in
+                counts[principal.id, default: 1] -= 1
+                if counts[principal.id] == 0 { counts[principal.id] = nil }
             }
-            try await ServerSentEvents.stream(
-                events, target: subscription, keepAlive: configuration.keepAliveInterval, shutdown: shutdown,
-                metrics: metrics, writer: &writer)
+        }
+        let body = ResponseBody { [self] writer in
+            defer { slot.release() }
+            // A client that goes away ends the stream at once, not at the next write.
+            let clientGone = ShutdownSignal()
+            try await request.body.consumeWithInboundCloseHandler { _ in
+                try await ServerSentEvents.stream(
+                    events, target: subscription, keepAlive: configuration.keepAliveInterval,
+                    endSignals: [shutdown, clientGone], metrics: metrics, writer: &writer)
+            } onInboundClosed: {
+                clientGone.trigger()
+            }
         }
         return Response(status: .ok, headers: headers, body: body)
     }
@@ -599,9 +631,11 @@ final class API: Sendable {
             after = try target.integer("after")
         }
         if let after {
-            if target.query["from"] != nil {
+            // A browser resuming with Last-Event-ID repeats the URL it started with: the header wins.
+            if target.query["from"] != nil, request.headers[HTTPField.Name("Last-Event-ID")!] == nil {
                 throw EventStoreError(.invalidArgument, "Give 'from' or 'after', not both.")
             }
+            _ = try target.integer("after")
             return subscription.start(after: after)
         }
         switch target.query["from"] {
@@ -721,6 +755,27 @@ final class API: Sendable {
     static func error(_ error: EventStoreError) -> Response {
         var headers = HTTPFields()
         if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"annals\"" }
+        if error.code == .methodNotAllowed, let allowed = error.message.split(separator: "use ").last {
+            headers[.allow] = String(allowed.dropLast())
+        }
         return json(WireFormat.encode(error), status: httpStatus(for: error.code), headers: headers)
     }
+}
+
+/// Runs its release action exactly once: when asked, or when dropped.
+final class SubscriptionSlot: Sendable {
+    private let action: Mutex<(@Sendable () -> Void)?>
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = Mutex(action)
+    }
+
+    func release() {
+        action.withLock { action in
+            defer { action = nil }
+            return action
+        }?()
+    }
+
+    deinit { release() }
 }

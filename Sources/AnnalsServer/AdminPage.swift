@@ -111,6 +111,16 @@ enum AdminPage {
           list.className = "";
           list.replaceChildren(...result.events.map(eventView));
         }
+        let refreshTimer = null;
+        function refreshSoon() {
+          // At most one refresh of the statistics and the stream list per second, however busy the tail.
+          if (refreshTimer) return;
+          refreshTimer = setTimeout(() => {
+            refreshTimer = null;
+            loadStats().catch(() => {});
+            loadStreams().catch(() => {});
+          }, 1000);
+        }
         function tail() {
           if (source) source.close();
           source = new EventSource("/subscribe/all?from=end&access_token=" + encodeURIComponent(token));
@@ -119,8 +129,7 @@ enum AdminPage {
             const list = $("tail");
             list.prepend(eventView(event));
             while (list.children.length > 100) list.lastChild.remove();
-            loadStats().catch(() => {});
-            loadStreams().catch(() => {});
+            refreshSoon();
           };
           source.onopen = () => { $("tail").dataset.live = "true"; };
         }

@@ -93,7 +93,8 @@ struct RequestTarget {
     func limit(default value: Int, maximum: Int?) throws(EventStoreError) -> Int {
         guard let limit = try integer("limit") else { return value }
         if let maximum, limit > UInt64(maximum) {
-            throw EventStoreError(.limitExceeded, "'limit' is at most \(maximum) for a JSON page; use NDJSON for more.")
+            throw EventStoreError(
+                .invalidArgument, "'limit' is at most \(maximum) for a JSON page; ask for NDJSON for more.")
         }
         return Int(limit)
     }

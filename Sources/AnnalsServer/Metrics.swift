@@ -79,7 +79,9 @@ final class ServerMetrics: Sendable {
         metric(
             "annals_http_requests_total", "counter", "HTTP requests by method, route and status.",
             state.requests.sorted { $0.key < $1.key }.map { "annals_http_requests_total{\($0.key)} \($0.value)" })
-        metric("annals_appends_total", "counter", "Successful appends.", ["annals_appends_total \(state.appends)"])
+        metric(
+            "annals_appends_total", "counter", "Successful append requests (idempotent retries included).",
+            ["annals_appends_total \(state.appends)"])
         metric(
             "annals_events_written_total", "counter", "Events written by successful appends.",
             ["annals_events_written_total \(state.eventsWritten)"])
@@ -87,7 +89,8 @@ final class ServerMetrics: Sendable {
             "annals_bytes_written_total", "counter", "Event bytes (type, data, metadata) written.",
             ["annals_bytes_written_total \(state.bytesWritten)"])
         histogram(
-            "annals_append_duration_seconds", "Time from request to durable acknowledgement (includes the flush).",
+            "annals_append_duration_seconds",
+            "Time the store took to make an append durable and acknowledge it (the flush included).",
             state.appendSeconds)
         histogram("annals_append_batch_events", "Events per append request.", state.batchEvents)
         metric(

@@ -5,28 +5,42 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// Set once when the server starts its graceful shutdown; live subscriptions then end cleanly.
+/// Set once (the server shuts down, a client went away); waiters return then, or when cancelled.
 final class ShutdownSignal: Sendable {
-    private let state = Mutex<(isSet: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var isSet = false
+        var nextID = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
 
     func trigger() {
         let waiters = state.withLock { state in
             state.isSet = true
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once the signal is set (at once if it already is).
+    /// Returns once the signal is set (at once if it already is), or when the task is cancelled.
     func wait() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state in
-                if state.isSet { return true }
-                state.waiters.append(continuation)
-                return false
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state in
+                    if state.isSet || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }
@@ -40,6 +54,7 @@ enum ServerSentEvents {
     enum Item: Sendable {
         case event(RecordedEvent)
         case keepAlive
+        case failure(EventStoreError)
         case end
     }
 
@@ -47,7 +62,7 @@ enum ServerSentEvents {
         _ subscription: EventSubscription,
         target: SubscriptionTarget,
         keepAlive: Duration,
-        shutdown: ShutdownSignal,
+        endSignals: [ShutdownSignal],
         metrics: ServerMetrics,
         writer: inout any ResponseBodyWriter
     ) async throws {
@@ -59,7 +74,9 @@ enum ServerSentEvents {
                     for try await event in subscription { await items.send(.event(event)) }
                 } catch is CancellationError {
                 } catch {
-                    // The store failed or closed: end the stream; the client reconnects with Last-Event-ID.
+                    // Say why, as an `error` event; a client that reconnects resumes with Last-Event-ID.
+                    let failure = error as? EventStoreError ?? EventStoreError(.unavailable, "The subscription failed.")
+                    await items.send(.failure(failure))
                 }
                 await items.send(.end)
             }
@@ -69,10 +86,13 @@ enum ServerSentEvents {
                     await items.send(.keepAlive)
                 }
             }
-            group.addTask {
-                await shutdown.wait()
-                await items.send(.end)
+            for signal in endSignals {
+                group.addTask {
+                    await signal.wait()
+                    await items.send(.end)
+                }
             }
+            var lastWrite = ContinuousClock.now
             for await item in items {
                 switch item {
                 case .event(let event):
@@ -80,9 +100,18 @@ enum ServerSentEvents {
                     bytes.append(contentsOf: WireFormat.encode(event))
                     bytes.append(contentsOf: [0x0A, 0x0A])
                     try await writer.write(ByteBuffer(bytes: bytes))
+                    lastWrite = ContinuousClock.now
                     metrics.delivered()
                 case .keepAlive:
+                    // Only when the stream has been quiet for a while.
+                    guard ContinuousClock.now - lastWrite >= keepAlive / 2 else { continue }
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    lastWrite = ContinuousClock.now
+                case .failure(let error):
+                    var bytes = Array("event: error\ndata: ".utf8)
+                    bytes.append(contentsOf: WireFormat.encode(error))
+                    bytes.append(contentsOf: [0x0A, 0x0A])
+                    try await writer.write(ByteBuffer(bytes: bytes))
                 case .end:
                     group.cancelAll()
                     items.finish()

@@ -29,17 +29,29 @@ public struct TokenRecord: Sendable, Hashable, Codable {
     public var hash: String
     public var createdAt: Date
 
-    /// Whether `stream` lies in the token's scopes.
+    /// Whether `stream` lies in the token's scopes (byte-wise prefixes, as stream names compare).
     public func covers(_ stream: StreamName) -> Bool {
-        scopes.isEmpty || scopes.contains { stream.rawValue.hasPrefix($0) }
+        scopes.isEmpty || scopes.contains { stream.rawValue.utf8.starts(with: $0.utf8) }
     }
 
-    /// How a category read is limited for this token: `nil` when it may not read the category, an empty
-    /// string when every stream of it is in scope, or the one scope prefix to filter by (a scope
-    /// `order-` may read category `order`, limited to streams starting with `order-`).
-    public func categoryAccess(_ category: String) -> String? {
-        if scopes.isEmpty || scopes.contains(where: { category.hasPrefix($0) }) { return "" }
-        return scopes.first { $0 == category + "-" || $0.hasPrefix(category + "-") }
+    /// How a category read is limited for this token: an empty string when every stream of it is in
+    /// scope, or the one scope prefix to filter by (a scope `order-` may read category `order`, limited
+    /// to streams starting with `order-`).
+    ///
+    /// - Throws: `forbidden` when no scope covers the category, or when several scopes cover parts of it
+    ///   (a read is filtered by one prefix; use a token per scope).
+    public func categoryAccess(_ category: String) throws(EventStoreError) -> String {
+        if scopes.isEmpty || scopes.contains(where: { category.utf8.starts(with: $0.utf8) }) { return "" }
+        let partial = scopes.filter { $0.utf8.starts(with: (category + "-").utf8) }
+        guard partial.count == 1 else {
+            throw EventStoreError(
+                .forbidden,
+                partial.isEmpty
+                    ? "The token's scopes do not cover category '\(category)'."
+                    : "Several of the token's scopes cover parts of category '\(category)'; read its streams one scope at a time."
+            )
+        }
+        return partial[0]
     }
 }
 
@@ -66,6 +78,9 @@ extension TokenRegistry {
         guard scopes.count <= 64, scopes.allSatisfy({ !$0.isEmpty && $0.utf8.count <= StreamName.maximumByteCount })
         else {
             throw EventStoreError(.invalidArgument, "Scopes are up to 64 non-empty stream-name prefixes.")
+        }
+        if role == .admin, !scopes.isEmpty {
+            throw EventStoreError(.invalidArgument, "An admin token has no scopes: it reaches every stream.")
         }
         let id = "tok_" + Tokens.randomText(bytes: 6)
         let token = "annals_" + id.dropFirst(4) + "_" + Tokens.randomText(bytes: 24)

@@ -107,19 +107,30 @@ public enum WireFormat {
         writer.member("contentType", contentType.rawValue)
         if contentType == .binary {
             writer.member("data", data.base64EncodedString())
-        } else if JSONNode.isValid(data) {
+        } else if isEmbeddable(data) {
             writer.key("data")
             writer.raw(data)
         } else {
             writer.member("dataBase64", data.base64EncodedString())
         }
         if metadata.isEmpty {
-        } else if JSONNode.isValid(metadata) {
+        } else if isEmbeddable(metadata), metadata != Data("null".utf8) {
             writer.key("metadata")
             writer.raw(metadata)
         } else {
             writer.member("metadataBase64", metadata.base64EncodedString())
         }
+    }
+
+    /// Whether bytes can go into the JSON as they are and come back identical: one valid JSON value,
+    /// with no whitespace around it and no line break in it (NDJSON and SSE are one event per line).
+    /// Anything else travels as base64, still byte for byte.
+    static func isEmbeddable(_ bytes: Data) -> Bool {
+        guard let first = bytes.first, let last = bytes.last else { return false }
+        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+        if whitespace.contains(first) || whitespace.contains(last) { return false }
+        if bytes.contains(0x0A) || bytes.contains(0x0D) { return false }
+        return JSONNode.isValid(bytes)
     }
 
     // MARK: Recorded events
@@ -238,7 +249,16 @@ public enum WireFormat {
     }
 
     public static func decodeMetadata(_ body: [UInt8]) throws(EventStoreError) -> StreamMetadata {
-        _ = try JSONNode.parse(body)
+        let node = try JSONNode.parse(body)
+        guard case .object(let members) = node.kind else {
+            throw EventStoreError(.invalidArgument, "Stream metadata is a JSON object.")
+        }
+        let known: Set<String> = ["maxCount", "maxAge", "truncateBefore", "custom"]
+        if let unknown = members.first(where: { !known.contains($0.key) }) {
+            throw EventStoreError(
+                .invalidArgument,
+                "Unknown metadata field '\(unknown.key)'; the fields are maxCount, maxAge, truncateBefore and custom.")
+        }
         do {
             return try JSONDecoder().decode(StreamMetadata.self, from: Data(body))
         } catch let error as EventStoreError {

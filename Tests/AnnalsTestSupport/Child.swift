@@ -1,0 +1,98 @@
+import Annals
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `annals` binary as a child process, its standard output and error read through one pipe.
+public final class Child: @unchecked Sendable {
+    public static var binary: String {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        while directory.pathComponents.count > 1,
+            !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("annals").path)
+        {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("annals").path
+    }
+
+    public let pid: pid_t
+    let fd: Int32
+    public private(set) var output = ""
+    private var exitStatus: Int32?
+
+    public init(arguments: [String], environment: [String: String] = [:]) throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw EventStoreError(.unavailable, "pipe() failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
+        posix_spawn_file_actions_addclose(&actions, ends[0])
+        posix_spawn_file_actions_addclose(&actions, ends[1])
+        let argv = ([Self.binary] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        var variables = ProcessInfo.processInfo.environment
+        for (name, value) in environment { variables[name] = value }
+        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        let spawned = posix_spawn(&pid, Self.binary, &actions, nil, argv, envp)
+        Glibc.close(ends[1])
+        guard spawned == 0 else {
+            Glibc.close(ends[0])
+            throw EventStoreError(.unavailable, "cannot start \(Self.binary): errno \(spawned)")
+        }
+        self.pid = pid
+        fd = ends[0]
+    }
+
+    deinit {
+        if exitStatus == nil {
+            kill(pid, SIGKILL)
+            _ = wait()
+        }
+        Glibc.close(fd)
+    }
+
+    /// Reads output until a line contains `text` (20 s at most); returns that line.
+    public func waitForLine(containing text: String) throws -> String {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let line = output.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
+            guard readSome(timeoutMilliseconds: 200) else { break }
+        }
+        throw EventStoreError(.unavailable, "no line with '\(text)' in: \(output)")
+    }
+
+    /// Reads what is available; false at end of output.
+    @discardableResult
+    public func readSome(timeoutMilliseconds: Int32) -> Bool {
+        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&poll, 1, timeoutMilliseconds) > 0 else { return true }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let got = read(fd, &buffer, buffer.count)
+        guard got > 0 else { return false }
+        output += String(decoding: buffer[0..<got], as: UTF8.self)
+        return true
+    }
+
+    public func signal(_ signal: Int32) {
+        kill(pid, signal)
+    }
+
+    /// Waits for the exit (reading the rest of the output); returns the exit status.
+    public func wait() -> Int32 {
+        if let exitStatus { return exitStatus }
+        while readSome(timeoutMilliseconds: 30_000) {}
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        exitStatus = code
+        return code
+    }
+}
