@@ -78,27 +78,30 @@ extension AnnalsCommand {
                 var logger = Logger(label: "annals.server")
                 logger.logLevel = level
                 let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
+                let relay = CommitObserverRelay()
                 let (serverConfiguration, serverLogger) = (configuration, logger)
 
                 if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
                     var storeConfiguration = PostgresEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
+                    storeConfiguration.commitObserver = relay.observer
                     try await PostgresEventStore.withStore(url: url, configuration: storeConfiguration) { store in
                         let tokens = try await PostgresTokenRegistry.make(for: store)
                         try await Self.serve(
                             store: store, tokens: tokens, configuration: serverConfiguration, logger: serverLogger,
-                            describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme)
+                            describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme, relay: relay)
                     }
                 } else {
                     let directory = data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data"
                     var storeConfiguration = FileEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
+                    storeConfiguration.commitObserver = relay.observer
                     let store = try FileEventStore.open(at: directory, configuration: storeConfiguration)
                     do {
                         try await Self.serve(
                             store: store, tokens: FileTokenRegistry(path: directory + "/tokens.json"),
                             configuration: configuration, logger: logger, describe: "file store \(directory)",
-                            scheme: scheme)
+                            scheme: scheme, relay: relay)
                     } catch {
                         await store.close()
                         throw error
@@ -110,13 +113,14 @@ extension AnnalsCommand {
 
         static func serve(
             store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
-            describe: String, scheme: String
+            describe: String, scheme: String, relay: CommitObserverRelay
         ) async throws {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             let firstToken: String? =
                 try await tokens.all().isEmpty
                 ? try await tokens.create(name: "admin", role: .admin, scopes: []).token : nil
             let server = try AnnalsServer(store: store, tokens: tokens, configuration: configuration, logger: logger)
+            relay.connect(server.commitObserver)
             try await server.run { port in
                 if let token = firstToken {
                     FileHandle.standardOutput.write(

@@ -25,6 +25,7 @@ extension PostgresEventStore {
     /// Commits a group of appends in one transaction holding the counter row's lock.
     private func commit(_ group: [PendingAppend]) async {
         let recordedAt = Date()
+        let started = ContinuousClock.now
         do {
             // Bounded: after a server restart a lease or query can wait forever (seen with postgres-nio
             // 1.33 under load), and every append queued behind the leader would wait with it.
@@ -60,6 +61,17 @@ extension PostgresEventStore {
                 }
             }
             notifier.publish(head: UInt64(head))
+            configuration.commitObserver?(
+                CommitReport(
+                    appends: group.count,
+                    events: zip(group, outcomes).reduce(0) { total, pair in
+                        guard case .success(let result) = pair.1, result.lastPosition.value < UInt64(head) else {
+                            return total
+                        }
+                        return total + pair.0.events.count
+                    },
+                    bytes: group.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.byteCount } },
+                    flushDuration: ContinuousClock.now - started))
             for (append, outcome) in zip(group, outcomes) { append.resolve(outcome) }
         } catch {
             let failure = Self.storeError(

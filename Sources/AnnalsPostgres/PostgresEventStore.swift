@@ -42,6 +42,8 @@ public final class PostgresEventStore: EventStore, Service {
         /// same event ids is safe.
         public var appendTimeout: Duration
         public var logger: Logger
+        /// Told about each group commit (for metrics); nil by default.
+        public var commitObserver: CommitObserver?
 
         public init(
             schema: String = "annals",

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 
 /// The Annals HTTP server: serves any ``Annals/EventStore`` over HTTP/JSON with server-sent-event
 /// subscriptions, bearer tokens, limits, metrics and an admin page. `docs/http-api.md` is the API.
@@ -26,6 +27,11 @@ public struct AnnalsServer: Sendable {
             throw EventStoreError(.invalidArgument, "The port must be 0–65535; got \(configuration.port).")
         }
         api = API(store: store, tokens: tokens, configuration: configuration, logger: logger)
+    }
+
+    /// Feed this to the store's `commitObserver` so `/metrics` shows flush latency and group sizes.
+    public var commitObserver: CommitObserver {
+        { [metrics = api.metrics] report in metrics.commit(report) }
     }
 
     /// Answers one request without a socket (the route × role tests use this and a real socket both).
@@ -83,5 +89,25 @@ private struct SubscriptionCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         signal.trigger()
+    }
+}
+
+/// Lets a store be created with a commit observer before the server that consumes the reports exists:
+/// give the store ``observer``, then ``connect(_:)`` the server's ``AnnalsServer/commitObserver``.
+public final class CommitObserverRelay: Sendable {
+    private let target = Mutex<CommitObserver?>(nil)
+
+    public init() {}
+
+    public var observer: CommitObserver {
+        { [self] report in forward(report) }
+    }
+
+    private func forward(_ report: CommitReport) {
+        target.withLock { $0 }?(report)
+    }
+
+    public func connect(_ observer: @escaping CommitObserver) {
+        target.withLock { $0 = observer }
     }
 }

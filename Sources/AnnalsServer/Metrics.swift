@@ -33,6 +33,9 @@ final class ServerMetrics: Sendable {
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
         ])
         var batchEvents = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
+        var flushSeconds = Histogram(bounds: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1])
+        var groupAppends = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        var groupCommits: UInt64 = 0
     }
 
     let state = Mutex(State())
@@ -48,6 +51,15 @@ final class ServerMetrics: Sendable {
             $0.bytesWritten += UInt64(events.reduce(0) { $0 + $1.byteCount })
             $0.appendSeconds.observe(seconds)
             $0.batchEvents.observe(Double(events.count))
+        }
+    }
+
+    /// A store's group commit (see ``Annals/CommitObserver``).
+    func commit(_ report: CommitReport) {
+        state.withLock {
+            $0.groupCommits += 1
+            $0.flushSeconds.observe(report.flushDuration / .seconds(1))
+            $0.groupAppends.observe(Double(report.appends))
         }
     }
 
@@ -93,6 +105,13 @@ final class ServerMetrics: Sendable {
             "Time the store took to make an append durable and acknowledge it (the flush included).",
             state.appendSeconds)
         histogram("annals_append_batch_events", "Events per append request.", state.batchEvents)
+        metric(
+            "annals_group_commits_total", "counter", "Group commits of the store (one write and flush each).",
+            ["annals_group_commits_total \(state.groupCommits)"])
+        histogram(
+            "annals_flush_duration_seconds", "Time to make one group durable (write + fdatasync, or the transaction).",
+            state.flushSeconds)
+        histogram("annals_group_commit_appends", "Append calls per group commit.", state.groupAppends)
         metric(
             "annals_subscriptions_live", "gauge", "Open server-sent-event subscriptions.",
             ["annals_subscriptions_live \(state.liveSubscriptions)"])

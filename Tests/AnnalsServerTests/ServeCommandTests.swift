@@ -1,6 +1,7 @@
 import Annals
 import AnnalsClient
 import AnnalsTestSupport
+import AsyncHTTPClient
 import Foundation
 import Testing
 
@@ -24,6 +25,15 @@ struct ServeCommandTests {
         let stream = try StreamName("serve-1")
         let written = try await store.append(
             [EventData(type: "Started", data: Data(#"{"n":1}"#.utf8))], to: stream, expecting: .noStream)
+        // The file store's group commits show in the metrics.
+        var metricsRequest = HTTPClientRequest(url: url + "/metrics")
+        metricsRequest.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let metricsResponse = try await HTTPClient.shared.execute(metricsRequest, timeout: .seconds(10))
+        var metricsBody = try await metricsResponse.body.collect(upTo: 1 << 20)
+        let metrics = metricsBody.readString(length: metricsBody.readableBytes) ?? ""
+        #expect(metrics.contains("annals_group_commits_total 1\n"), "\(metrics)")
+        #expect(metrics.contains("annals_flush_duration_seconds_count 1\n"))
+        #expect(metrics.contains("annals_appends_total 1\n"))
         // A live subscription must not hold the shutdown up.
         let subscription = Task {
             var seen = 0

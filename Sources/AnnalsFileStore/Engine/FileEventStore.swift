@@ -32,14 +32,18 @@ public final class FileEventStore: EventStore {
         /// The clock that stamps `recordedAt` and judges `maxAge`.
         public var clock: @Sendable () -> Date
         public var logger: Logger
+        /// Told about each group commit (for metrics); nil by default.
+        public var commitObserver: CommitObserver?
 
         public init(
             limits: EventStoreLimits = EventStoreLimits(),
             segmentSize: Int = 64 * 1024 * 1024,
             subscriptionPageSize: Int = 512,
             clock: @escaping @Sendable () -> Date = { Date() },
-            logger: Logger = Logger(label: "annals.file-store")
+            logger: Logger = Logger(label: "annals.file-store"),
+            commitObserver: CommitObserver? = nil
         ) {
+            self.commitObserver = commitObserver
             self.limits = limits
             self.segmentSize = segmentSize
             self.subscriptionPageSize = subscriptionPageSize

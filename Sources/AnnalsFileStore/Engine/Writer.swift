@@ -188,6 +188,7 @@ final class Writer: @unchecked Sendable {
                     events: item.request.events
                 )
             }
+            let flushStarted = ContinuousClock.now
             do {
                 try flush(store)
             } catch {
@@ -195,6 +196,10 @@ final class Writer: @unchecked Sendable {
                 for request in group { request.continuation.resume(throwing: failure) }
                 return
             }
+            store.configuration.commitObserver?(
+                CommitReport(
+                    appends: group.count, events: accepted.reduce(0) { $0 + $1.request.events.count },
+                    bytes: buffer.count, flushDuration: ContinuousClock.now - flushStarted))
         }
         for (request, outcome) in zip(group, outcomes) { request.continuation.resume(with: outcome) }
     }
