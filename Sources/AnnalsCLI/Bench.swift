@@ -37,6 +37,9 @@ extension AnnalsCommand {
         @Option(help: "Events in the store opened for the recovery scenario.")
         var recoveryEvents: Int = 200_000
 
+        @Flag(name: .long, help: "Also measure over HTTP: a server on a file store and the Swift client.")
+        var server = false
+
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
@@ -70,6 +73,9 @@ extension AnnalsCommand {
                     directory: directory + "/recovery", events: recoveryEvents)
             } else {
                 try await scenarios.run(on: try InMemoryEventStore(), into: &results)
+            }
+            if server {
+                results.http = try await scenarios.overHTTP(directory: directory + "/server")
             }
             results.probeAfter = try FlushProbe.run(directory: directory, seconds: min(seconds, 2))
             if json {
@@ -132,29 +138,33 @@ struct BenchScenarios {
             contentType: .binary)
     }
 
-    func run(on store: some EventStore, into results: inout BenchResults) async throws {
-        // One event per append, awaited one by one.
+    /// One event per append, awaited one by one.
+    func singleAppends(on store: some EventStore) async throws -> BenchResults.Throughput {
         let single = try StreamName("bench-single")
         var latencies: [Double] = []
-        var end = clock.now.advanced(by: .seconds(seconds))
+        let end = clock.now.advanced(by: .seconds(seconds))
         while clock.now < end {
             let start = clock.now
             _ = try await store.append([Self.event()], to: single, expecting: .any)
             latencies.append(start.duration(to: clock.now).microseconds)
         }
-        results.singleAppends = .init(
+        return .init(
             eventsPerSecond: Double(latencies.count) / seconds,
             p50Microseconds: percentile(latencies, 0.5),
             p99Microseconds: percentile(latencies, 0.99)
         )
+    }
+
+    func run(on store: some EventStore, into results: inout BenchResults) async throws {
+        results.singleAppends = try await singleAppends(on: store)
 
         // 100 events per append.
         let batched = try StreamName("bench-batched")
         // Events are made before the clock starts: the scenario measures the store, not UUID().
         var batches = (0..<64).map { _ in (0..<100).map { _ in Self.event() } }
         var appended = 0
-        latencies = []
-        end = clock.now.advanced(by: .seconds(seconds))
+        var latencies: [Double] = []
+        let end = clock.now.advanced(by: .seconds(seconds))
         while clock.now < end {
             if batches.isEmpty { batches = (0..<64).map { _ in (0..<100).map { _ in Self.event() } } }
             let batch = batches.removeLast()
@@ -200,11 +210,14 @@ struct BenchScenarios {
             next = last.position.next
         }
         results.readAllEventsPerSecond = Double(read) / start.duration(to: clock.now).seconds
+        (results.subscriptionP50Microseconds, results.subscriptionP99Microseconds) = try await subscriptionLatency(
+            on: store, samples: 500)
+    }
 
-        // Live subscription delivery: from the append's acknowledgement to the subscriber.
+    /// Live subscription delivery: from the append's acknowledgement to the subscriber; p50 and p99 in µs.
+    func subscriptionLatency(on store: some EventStore, samples: Int) async throws -> (Double, Double) {
         let delivered = Mutex<[ContinuousClock.Instant]>([])
         let (ready, readySignal) = AsyncStream.makeStream(of: Void.self)
-        let samples = 500
         let subscriber = Task {
             var iterator = store.subscribe(to: .all, from: .end).makeAsyncIterator()
             readySignal.yield()
@@ -226,8 +239,7 @@ struct BenchScenarios {
         try await subscriber.value
         let deliveries = delivered.withLock { $0 }
         let gaps = zip(acknowledged, deliveries).map { max(0, $0.duration(to: $1).microseconds) }
-        results.subscriptionP50Microseconds = percentile(gaps, 0.5)
-        results.subscriptionP99Microseconds = percentile(gaps, 0.99)
+        return (percentile(gaps, 0.5), percentile(gaps, 0.99))
     }
 
     /// `writers` appenders, each appending one event at a time to its own stream.
@@ -336,6 +348,15 @@ struct BenchResults: Codable {
     var subscriptionP50Microseconds: Double?
     var subscriptionP99Microseconds: Double?
     var recovery: Recovery?
+    /// The same scenarios over HTTP (`--server`): a server on a file store, a `RemoteEventStore` client.
+    var http: HTTPResults?
+
+    struct HTTPResults: Codable {
+        var singleAppends: Throughput
+        var concurrentAppends: Throughput
+        var subscriptionP50Microseconds: Double
+        var subscriptionP99Microseconds: Double
+    }
 
     /// The probe's rate: the mean of its runs before and after the scenarios.
     var probeRate: Double {
@@ -358,7 +379,7 @@ struct BenchResults: Codable {
         case store, directory, seconds, probeBefore, probeAfter, singleAppends, batchedAppends, concurrentAppends
         case sixteenWriters
         case readStreamEventsPerSecond, readAllEventsPerSecond, subscriptionP50Microseconds
-        case subscriptionP99Microseconds, recovery, ratios, probeRate
+        case subscriptionP99Microseconds, recovery, ratios, probeRate, http
     }
 
     init(store: String, directory: String, seconds: Double) {
@@ -391,6 +412,7 @@ struct BenchResults: Codable {
         try container.encodeIfPresent(subscriptionP50Microseconds, forKey: .subscriptionP50Microseconds)
         try container.encodeIfPresent(subscriptionP99Microseconds, forKey: .subscriptionP99Microseconds)
         try container.encodeIfPresent(recovery, forKey: .recovery)
+        try container.encodeIfPresent(http, forKey: .http)
         try container.encode(ratios, forKey: .ratios)
     }
 
@@ -461,6 +483,21 @@ struct BenchResults: Codable {
                 "≥ 1 GB/s"
             )
             row("index memory per event", "\(format(recovery.indexBytesPerEvent)) bytes")
+        }
+        if let http {
+            lines.append("")
+            lines.append("Over HTTP (annals serve on a file store, RemoteEventStore on 127.0.0.1):")
+            row(
+                "1 client, 1 event per append, one by one",
+                "\(format(http.singleAppends.eventsPerSecond)) ev/s p50 \(format(http.singleAppends.p50Microseconds)) p99 \(format(http.singleAppends.p99Microseconds)) µs",
+                probeRate > 0 ? "\(format(http.singleAppends.eventsPerSecond / probeRate * 100))%" : "")
+            row(
+                "64 concurrent clients, 1 event each",
+                "\(format(http.concurrentAppends.eventsPerSecond)) ev/s p50 \(format(http.concurrentAppends.p50Microseconds)) p99 \(format(http.concurrentAppends.p99Microseconds)) µs",
+                probeRate > 0 ? "\(format(http.concurrentAppends.eventsPerSecond / probeRate))×" : "")
+            row(
+                "SSE subscription, acknowledged → delivered",
+                "p50 \(format(http.subscriptionP50Microseconds)) µs p99 \(format(http.subscriptionP99Microseconds)) µs")
         }
         return lines.joined(separator: "\n")
     }

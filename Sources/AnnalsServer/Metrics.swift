@@ -33,7 +33,9 @@ final class ServerMetrics: Sendable {
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
         ])
         var batchEvents = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
-        var flushSeconds = Histogram(bounds: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1])
+        var flushSeconds = Histogram(bounds: [
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+        ])
         var groupAppends = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128, 256])
         var groupCommits: UInt64 = 0
     }
