@@ -25,6 +25,14 @@ struct StoreOptions: ParsableArguments {
 
     var directory: String { data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data" }
 
+    /// For the commands that only work on a data directory.
+    func requireDirectory() throws(EventStoreError) -> String {
+        guard server == nil, postgres == nil else {
+            throw EventStoreError(.invalidArgument, "This command works on a data directory (--data) only.")
+        }
+        return directory
+    }
+
     /// The file store's configuration (for the commands that only work on a data directory).
     var configuration: FileEventStore.Configuration {
         var configuration = FileEventStore.Configuration()
@@ -33,16 +41,18 @@ struct StoreOptions: ParsableArguments {
     }
 
     func withStore<R: Sendable>(_ body: @Sendable (any EventStore) async throws -> R) async throws -> R {
-        if let server = server ?? ServerEnvironment.value("ANNALS_SERVER") {
-            return try await body(
-                try RemoteEventStore(url: server, token: token ?? ServerEnvironment.value("ANNALS_TOKEN")))
-        }
-        if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
+        switch try StoreChoice.resolve(server: server, token: token, postgres: postgres, data: data) {
+        case .server(let url, let token):
+            return try await body(try RemoteEventStore(url: url, token: token))
+        case .postgres(let url):
             var configuration = PostgresEventStore.Configuration()
             configuration.logger.logLevel = verbose ? .info : .warning
             return try await PostgresEventStore.withStore(url: url, configuration: configuration) { try await body($0) }
+        case .data(let directory):
+            return try await FileEventStore.withStore(at: directory, configuration: configuration) {
+                try await body($0)
+            }
         }
-        return try await FileEventStore.withStore(at: directory, configuration: configuration) { try await body($0) }
     }
 }
 
@@ -107,8 +117,11 @@ extension AnnalsCommand {
                 } else {
                     bytes = FileHandle.standardInput.readDataToEndOfFile()
                 }
-                if !binary, (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) == nil {
+                if !binary, !JSONNode.isValid(bytes) {
                     throw ValidationError("The data is not valid JSON; pass --binary for other bytes.")
+                }
+                if let metadata, !JSONNode.isValid(Data(metadata.utf8)) {
+                    throw ValidationError("--metadata must be JSON (an object, by convention).")
                 }
                 var eventID = UUID()
                 if let id {
@@ -125,7 +138,7 @@ extension AnnalsCommand {
                 let result = try await store.withStore { try await $0.append([event], to: name, expecting: expected) }
                 if json {
                     print(
-                        #"{"id":"\#(eventID)","stream":\#(jsonString(name.rawValue)),"revision":\#(result.nextExpectedRevision),"position":\#(result.lastPosition)}"#
+                        #"{"id":"\#(eventID.uuidString.lowercased())","stream":\#(jsonString(name.rawValue)),"revision":\#(result.nextExpectedRevision),"position":\#(result.lastPosition)}"#
                     )
                 } else {
                     print(
@@ -202,9 +215,9 @@ extension AnnalsCommand {
                 for info in streams {
                     let revision = info.lastRevision.map { "\($0)" } ?? "none"
                     if json {
-                        print(
-                            #"{"stream":\#(jsonString(info.stream.rawValue)),"lastRevision":\#(info.lastRevision.map { "\($0)" } ?? "null"),"events":\#(info.visibleEventCount),"deleted":\#(info.isDeleted),"tombstoned":\#(info.isTombstoned)}"#
-                        )
+                        var writer = JSONWriter()
+                        WireFormat.write(info, into: &writer)
+                        print(String(decoding: writer.bytes, as: UTF8.self))
                     } else {
                         let state = info.isTombstoned ? " (tombstoned)" : info.isDeleted ? " (deleted)" : ""
                         print("\(info.stream)  \(info.visibleEventCount) events, last revision \(revision)\(state)")
@@ -227,7 +240,7 @@ extension AnnalsCommand {
         var json = false
 
         func run() async throws {
-            let report = try await reportingErrors { try FileEventStore.verify(at: store.directory) }
+            let report = try await reportingErrors { try FileEventStore.verify(at: try store.requireDirectory()) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -6,10 +6,35 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// Environment variables the server reads when an option is not given.
+/// Environment variables the commands read when an option is not given.
 enum ServerEnvironment {
     static func value(_ name: String) -> String? {
         ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// Which store a command works on.
+enum StoreChoice {
+    case server(url: String, token: String?)
+    case postgres(url: String)
+    case data(directory: String)
+
+    /// Options on the command line win over the environment; at most one of them may be given.
+    /// Then ANNALS_SERVER, ANNALS_POSTGRES_URL, ANNALS_DATA, and finally ./annals-data.
+    static func resolve(server: String?, token: String?, postgres: String?, data: String?) throws(EventStoreError)
+        -> StoreChoice
+    {
+        let given = [server, postgres, data].compactMap { $0 }
+        if given.count > 1 {
+            throw EventStoreError(.invalidArgument, "Give one of --server, --postgres and --data.")
+        }
+        let token = token ?? ServerEnvironment.value("ANNALS_TOKEN")
+        if let server { return .server(url: server, token: token) }
+        if let postgres { return .postgres(url: postgres) }
+        if let data { return .data(directory: data) }
+        if let server = ServerEnvironment.value("ANNALS_SERVER") { return .server(url: server, token: token) }
+        if let postgres = ServerEnvironment.value("ANNALS_POSTGRES_URL") { return .postgres(url: postgres) }
+        return .data(directory: ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data")
     }
 }
 
@@ -81,7 +106,8 @@ extension AnnalsCommand {
                 let relay = CommitObserverRelay()
                 let (serverConfiguration, serverLogger) = (configuration, logger)
 
-                if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
+                let choice = try StoreChoice.resolve(server: nil, token: nil, postgres: postgres, data: data)
+                if case .postgres(let url) = choice {
                     var storeConfiguration = PostgresEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
                     storeConfiguration.commitObserver = relay.observer
@@ -92,7 +118,10 @@ extension AnnalsCommand {
                             describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme, relay: relay)
                     }
                 } else {
-                    let directory = data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data"
+                    guard case .data(let directory) = choice else {
+                        throw EventStoreError(
+                            .invalidArgument, "serve takes --data or --postgres (ANNALS_SERVER is for clients).")
+                    }
                     var storeConfiguration = FileEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
                     storeConfiguration.commitObserver = relay.observer

@@ -67,7 +67,8 @@ extension AnnalsCommand {
             discussion: """
                 Each line is an event in the HTTP API's JSON (id, stream, revision, position, type, data, \
                 metadata, recordedAt), then one line per stream with metadata or a deletion: \
-                {"streamState": {"stream", "metadata", "isDeleted", "isTombstoned"}}. `annals import` reads it back.
+                {"streamState": <the stream's information as GET /streams/{stream}/metadata answers it>}. \
+                `annals import` reads it back.
                 """)
 
         @OptionGroup var store: StoreOptions

@@ -25,17 +25,16 @@ struct TokenPlace: ParsableArguments {
         local: @escaping @Sendable (any TokenRegistry) async throws -> Void,
         remote: @escaping @Sendable (RemoteEventStore) async throws -> Void
     ) async throws {
-        if let server = server ?? ServerEnvironment.value("ANNALS_SERVER") {
-            let store = try RemoteEventStore(url: server, token: token ?? ServerEnvironment.value("ANNALS_TOKEN"))
-            try await remote(store)
-        } else if let url = postgres ?? ServerEnvironment.value("ANNALS_POSTGRES_URL") {
+        switch try StoreChoice.resolve(server: server, token: token, postgres: postgres, data: data) {
+        case .server(let url, let token):
+            try await remote(try RemoteEventStore(url: url, token: token))
+        case .postgres(let url):
             var configuration = PostgresEventStore.Configuration()
             configuration.logger.logLevel = .warning
             try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
                 try await local(try await PostgresTokenRegistry.make(for: store))
             }
-        } else {
-            let directory = data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data"
+        case .data(let directory):
             guard FileManager.default.fileExists(atPath: directory) else {
                 throw EventStoreError(.notFound, "There is no data directory at \(directory).")
             }

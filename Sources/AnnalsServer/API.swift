@@ -62,9 +62,10 @@ final class API: Sendable {
     func respond(to request: Request) async -> Response {
         let started = ContinuousClock.now
         var route = "unknown"
-        let response: Response
+        var allowedMethods: String?
+        var response: Response
         do {
-            response = try await dispatch(request, route: &route)
+            response = try await dispatch(request, route: &route, allowedMethods: &allowedMethods)
         } catch {
             let failure: EventStoreError
             if let error = error as? EventStoreError {
@@ -75,6 +76,7 @@ final class API: Sendable {
             }
             metrics.error(failure.code)
             response = Self.error(failure)
+            if let allowedMethods { response.headers[.allow] = allowedMethods }
         }
         metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
         // Only the path: a query may carry an access token.
@@ -89,16 +91,18 @@ final class API: Sendable {
         return response
     }
 
-    private func dispatch(_ request: Request, route: inout String) async throws -> Response {
+    private func dispatch(_ request: Request, route: inout String, allowedMethods: inout String?) async throws
+        -> Response
+    {
         let target = try RequestTarget(path: request.uri.path, query: request.uri.query)
         let method = request.method
         let segments = target.segments
 
         func only(_ allowed: HTTPRequest.Method...) throws(EventStoreError) {
             guard allowed.contains(method) else {
+                allowedMethods = allowed.map(\.rawValue).joined(separator: ", ")
                 throw EventStoreError(
-                    .methodNotAllowed,
-                    "\(method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: ", ")).")
+                    .methodNotAllowed, "\(method.rawValue) is not allowed here; use \(allowedMethods!).")
             }
         }
 
@@ -108,23 +112,23 @@ final class API: Sendable {
             try only(.get)
             return AdminPage.response()
         case "health":
+            guard segments.count == 1 else { break }
             route = "/health"
             try only(.get)
-            guard segments.count == 1 else { break }
             try target.allowOnly([])
             return try await health()
         case "metrics":
+            guard segments.count == 1 else { break }
             route = "/metrics"
             try only(.get)
-            guard segments.count == 1 else { break }
             try target.allowOnly([])
             try await authorize(request, target, .admin)
             let head = try? await store.headPosition().value
             return Self.text(metrics.render(headPosition: head), contentType: "text/plain; version=0.0.4")
         case "head":
+            guard segments.count == 1 else { break }
             route = "/head"
             try only(.get)
-            guard segments.count == 1 else { break }
             try target.allowOnly([])
             try await authorize(request, target, .reader)
             var writer = JSONWriter()
@@ -133,9 +137,9 @@ final class API: Sendable {
             writer.endObject()
             return Self.json(writer.bytes)
         case "stats":
+            guard segments.count == 1 else { break }
             route = "/stats"
             try only(.get)
-            guard segments.count == 1 else { break }
             try target.allowOnly([])
             try await authorize(request, target, .admin)
             return try await stats()
@@ -610,7 +614,7 @@ final class API: Sendable {
             try await request.body.consumeWithInboundCloseHandler { _ in
                 try await ServerSentEvents.stream(
                     events, target: subscription, keepAlive: configuration.keepAliveInterval,
-                    endSignals: [shutdown, clientGone], metrics: metrics, writer: &writer)
+                    endSignals: [shutdown, clientGone], metrics: metrics, logger: logger, writer: &writer)
             } onInboundClosed: {
                 clientGone.trigger()
             }
@@ -623,7 +627,9 @@ final class API: Sendable {
     {
         var after: UInt64?
         if let lastEventID = request.headers[HTTPField.Name("Last-Event-ID")!] {
-            guard let value = UInt64(lastEventID), value <= UInt64(Int64.max) else {
+            guard lastEventID.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt64(lastEventID),
+                value <= UInt64(Int64.max)
+            else {
                 throw EventStoreError(.invalidArgument, "Last-Event-ID must be an event's position or revision.")
             }
             after = value
@@ -755,9 +761,6 @@ final class API: Sendable {
     static func error(_ error: EventStoreError) -> Response {
         var headers = HTTPFields()
         if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"annals\"" }
-        if error.code == .methodNotAllowed, let allowed = error.message.split(separator: "use ").last {
-            headers[.allow] = String(allowed.dropLast())
-        }
         return json(WireFormat.encode(error), status: httpStatus(for: error.code), headers: headers)
     }
 }

@@ -2,6 +2,7 @@ import Annals
 import AnnalsWire
 import AsyncAlgorithms
 import Hummingbird
+import Logging
 import NIOCore
 import Synchronization
 
@@ -64,6 +65,7 @@ enum ServerSentEvents {
         keepAlive: Duration,
         endSignals: [ShutdownSignal],
         metrics: ServerMetrics,
+        logger: Logger,
         writer: inout any ResponseBodyWriter
     ) async throws {
         try await writer.write(ByteBuffer(string: "retry: 2000\n: subscribed\n\n"))
@@ -75,6 +77,9 @@ enum ServerSentEvents {
                 } catch is CancellationError {
                 } catch {
                     // Say why, as an `error` event; a client that reconnects resumes with Last-Event-ID.
+                    if !(error is EventStoreError) {
+                        logger.error("subscription failed", metadata: ["error": "\(error)"])
+                    }
                     let failure = error as? EventStoreError ?? EventStoreError(.unavailable, "The subscription failed.")
                     await items.send(.failure(failure))
                 }

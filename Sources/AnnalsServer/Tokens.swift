@@ -122,21 +122,45 @@ public final class FileTokenRegistry: TokenRegistry {
 
     public func add(_ record: TokenRecord) throws {
         try lock.withLock { _ in
-            var records = try load()
-            records.append(record)
-            try save(records)
+            try acrossProcesses {
+                var records = try load()
+                records.append(record)
+                try save(records)
+            }
         }
     }
 
     public func revoke(id: String) throws -> Bool {
         try lock.withLock { _ in
-            var records = try load()
-            let before = records.count
-            records.removeAll { $0.id == id }
-            if records.count == before { return false }
-            try save(records)
-            return true
+            try acrossProcesses { try revokeLocked(id: id) }
         }
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `tokens.json.lock`, so a server and
+    /// `annals token` changing tokens at the same moment both land.
+    private func acrossProcesses<R>(_ body: () throws -> R) throws -> R {
+        let descriptor = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw EventStoreError(.unavailable, "The token lock file \(path).lock cannot be opened (errno \(errno)).")
+        }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw EventStoreError(
+                    .unavailable, "The token lock file \(path).lock cannot be locked (errno \(errno)).")
+            }
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    private func revokeLocked(id: String) throws -> Bool {
+        var records = try load()
+        let before = records.count
+        records.removeAll { $0.id == id }
+        if records.count == before { return false }
+        try save(records)
+        return true
     }
 
     private func load() throws -> [TokenRecord] {

@@ -45,14 +45,14 @@ struct PortingTests {
         let target = try #require(components.string)
 
         let export = try Child(arguments: ["export", "--data", data, "--output", scratch + "/a.ndjson"])
-        #expect(export.wait() == 0, "\(export.output)")
+        #expect((try await export.exit()) == 0, "\(export.output)")
         let load = try Child(arguments: ["import", "--postgres", target, "--input", scratch + "/a.ndjson"])
-        #expect(load.wait() == 0, "\(load.output)")
+        #expect((try await load.exit()) == 0, "\(load.output)")
         let again = try Child(arguments: ["export", "--postgres", target, "--output", scratch + "/b.ndjson"])
-        #expect(again.wait() == 0, "\(again.output)")
+        #expect((try await again.exit()) == 0, "\(again.output)")
         // Into a store that is not empty: refused, nothing written.
         let twice = try Child(arguments: ["import", "--postgres", target, "--input", scratch + "/a.ndjson"])
-        #expect(twice.wait() != 0 && twice.output.contains("not empty"), "\(twice.output)")
+        #expect((try await twice.exit()) != 0 && twice.output.contains("not empty"), "\(twice.output)")
 
         let original = try await FileEventStore.withStore(at: data) { try await Self.snapshot($0) }
         var configuration = PostgresEventStore.Configuration()

@@ -1,4 +1,5 @@
 import Annals
+import AnnalsTestSupport
 import Foundation
 import Testing
 
@@ -18,7 +19,7 @@ struct AdminPageBrowserTests {
                 body: Array(#"[{"type":"OrderPlaced","data":{"total":12}}]"#.utf8))
             let browser = try Browser(path: path)
             defer { browser.close() }
-            let session = try browser.open("\(server.url)/#token=\(server.admin)")
+            let session = try await browser.open("\(server.url)/#token=\(server.admin)")
             // The page lists the stream that exists before it loads.
             try await browser.waitFor(session, "document.querySelector('#streams').innerText", toContain: "order-7")
             // And once its EventSource is live, an append shows in the tail.
@@ -33,7 +34,7 @@ struct AdminPageBrowserTests {
             try await browser.waitFor(
                 session, "document.querySelector('#stats-body').innerText", toContain: "headPosition: 2")
             // Without a token the page says what is wrong instead of showing data.
-            let anonymous = try browser.open("\(server.url)/#token=wrong")
+            let anonymous = try await browser.open("\(server.url)/#token=wrong")
             try await browser.waitFor(
                 anonymous, "document.querySelector('#error').innerText", toContain: "unauthorized")
         }
@@ -101,11 +102,15 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Opens a tab on `url`; returns its session id.
-    func open(_ url: String) throws -> String {
-        let created = try call("Target.createTarget", ["url": url])
-        let target = try #require((created["targetId"] as? String), "no targetId in \(created)")
-        let attached = try call("Target.attachToTarget", ["targetId": target, "flatten": true])
-        return try #require(attached["sessionId"] as? String, "no sessionId in \(attached)")
+    func open(_ url: String) async throws -> String {
+        let target = try await offThread {
+            try self.call("Target.createTarget", ["url": url])["targetId"] as? String ?? ""
+        }
+        let session = try await offThread {
+            try self.call("Target.attachToTarget", ["targetId": target, "flatten": true])["sessionId"] as? String ?? ""
+        }
+        try #require(!session.isEmpty, "the browser opened no tab")
+        return session
     }
 
     /// Evaluates `expression` until its string value contains `text` (10 s at most); returns the value.
@@ -113,9 +118,11 @@ final class Browser: @unchecked Sendable {
     func waitFor(_ session: String, _ expression: String, toContain text: String) async throws -> String {
         var last = ""
         for _ in 0..<100 {
-            let result = try call(
-                "Runtime.evaluate", ["expression": expression, "returnByValue": true], session: session)
-            last = ((result["result"] as? [String: Any])?["value"] as? String) ?? ""
+            last = try await offThread {
+                let result = try self.call(
+                    "Runtime.evaluate", ["expression": expression, "returnByValue": true], session: session)
+                return ((result["result"] as? [String: Any])?["value"] as? String) ?? ""
+            }
             if last.contains(text) { return last }
             try await Task.sleep(for: .milliseconds(100))
         }

@@ -1,5 +1,6 @@
 import Annals
 import AnnalsServer
+import AnnalsTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -39,7 +40,7 @@ struct BadInputTests {
             }
             // Escapes an HTTP client library would refuse to send: over a raw socket.
             for path in ["/streams/%zz", "/streams/%C3%28", "/streams/%4", "/streams/a?limit=%"] {
-                let status = try await Task.detached { try Self.rawStatus(port: server.port, path: path) }.value
+                let status = try await offThread { try Self.rawStatus(port: server.port, path: path) }
                 #expect(status == 400, "\(path): \(status)")
             }
             // A 64 KiB name is refused by the HTTP layer or the name rules; never a 5xx.
@@ -145,10 +146,10 @@ struct BadInputTests {
         try await TestServer.with(configuration: configuration) { server in
             let port = server.port
             let started = ContinuousClock.now
-            let closed = try await Task.detached {
+            let closed = try await offThread {
                 try Self.trickle(
                     port: port, bytes: Array("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), every: .milliseconds(300))
-            }.value
+            }
             let elapsed = ContinuousClock.now - started
             #expect(closed, "the server closed the slow connection")
             #expect(elapsed < .seconds(8), "it took \(elapsed)")

@@ -18,7 +18,7 @@ struct ServeCommandTests {
         let data = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }
         let first = try Child(arguments: ["serve", "--data", data, "--port", "0"])
-        let banner = try first.waitForLine(containing: "serving")
+        let banner = try await first.line(containing: "serving")
         let token = try #require(first.output.firstMatch(of: /annals_[A-Za-z0-9_-]+/).map { String($0.0) })
         let url = try #require(banner.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
         let store = try RemoteEventStore(url: url, token: token)
@@ -45,7 +45,7 @@ struct ServeCommandTests {
         try await Task.sleep(for: .milliseconds(300))
         let stopped = ContinuousClock.now
         first.signal(SIGTERM)
-        let status = first.wait()
+        let status = (try await first.exit())
         #expect(status == 0, "exit status \(status); output: \(first.output)")
         #expect(ContinuousClock.now - stopped < .seconds(10))
         #expect(first.output.contains("Annals stopped"))
@@ -53,24 +53,24 @@ struct ServeCommandTests {
         #expect(await subscription.value >= 1)
 
         let second = try Child(arguments: ["serve", "--data", data, "--port", "0"])
-        let again = try second.waitForLine(containing: "serving")
+        let again = try await second.line(containing: "serving")
         #expect(!second.output.contains("Created the first admin token"), "a token is created on the first start only")
         let secondURL = try #require(again.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
         let reopened = try RemoteEventStore(url: secondURL, token: token)
         let events = try await reopened.read(stream)
         #expect(events.map(\.position) == [written.firstPosition])
         second.signal(SIGINT)
-        #expect(second.wait() == 0)
+        #expect((try await second.exit()) == 0)
         let tokens = try String(contentsOfFile: data + "/tokens.json", encoding: .utf8)
         #expect(!tokens.contains(token), "only the token's hash is stored")
     }
 
     @Test("a non-loopback address without TLS needs --insecure")
-    func insecure() throws {
+    func insecure() async throws {
         let data = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }
         let child = try Child(arguments: ["serve", "--data", data, "--host", "0.0.0.0", "--port", "0"])
-        #expect(child.wait() != 0)
+        #expect((try await child.exit()) != 0)
         #expect(child.output.contains("--insecure"), "\(child.output)")
     }
 }

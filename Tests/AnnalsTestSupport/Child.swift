@@ -23,7 +23,8 @@ public final class Child: @unchecked Sendable {
     public private(set) var output = ""
     private var exitStatus: Int32?
 
-    public init(arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` (the `annals` binary by default) with `arguments`.
+    public init(executable: String = Child.binary, arguments: [String], environment: [String: String] = [:]) throws {
         var ends: [Int32] = [0, 0]
         guard pipe(&ends) == 0 else { throw EventStoreError(.unavailable, "pipe() failed") }
         var actions = posix_spawn_file_actions_t()
@@ -34,18 +35,18 @@ public final class Child: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
         posix_spawn_file_actions_addclose(&actions, ends[0])
         posix_spawn_file_actions_addclose(&actions, ends[1])
-        let argv = ([Self.binary] + arguments).map { strdup($0) } + [nil]
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         var variables = ProcessInfo.processInfo.environment
         for (name, value) in environment { variables[name] = value }
         let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in envp { free(pointer) } }
-        let spawned = posix_spawn(&pid, Self.binary, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         Glibc.close(ends[1])
         guard spawned == 0 else {
             Glibc.close(ends[0])
-            throw EventStoreError(.unavailable, "cannot start \(Self.binary): errno \(spawned)")
+            throw EventStoreError(.unavailable, "cannot start \(executable): errno \(spawned)")
         }
         self.pid = pid
         fd = ends[0]
@@ -85,6 +86,16 @@ public final class Child: @unchecked Sendable {
         kill(pid, signal)
     }
 
+    /// ``wait()`` off the concurrency threads.
+    public func exit() async throws -> Int32 {
+        try await offThread { self.wait() }
+    }
+
+    /// ``waitForLine(containing:)`` off the concurrency threads.
+    public func line(containing text: String) async throws -> String {
+        try await offThread { try self.waitForLine(containing: text) }
+    }
+
     /// Waits for the exit (reading the rest of the output); returns the exit status.
     public func wait() -> Int32 {
         if let exitStatus { return exitStatus }
@@ -94,5 +105,16 @@ public final class Child: @unchecked Sendable {
         let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         exitStatus = code
         return code
+    }
+}
+
+/// Runs blocking work (waitpid, poll, read) on a thread of its own, so it never holds one of the few
+/// threads Swift concurrency runs every test's tasks on.
+public func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try body() })
+        }
+        thread.start()
     }
 }
