@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "AnnalsFileStoreTests",
             dependencies: [
-                "Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI",
+                "Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI", "AnnalsTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,4 +1,5 @@
 import Annals
+import AnnalsTestSupport
 import Foundation
 import Testing
 
@@ -50,8 +51,12 @@ struct CrashTests {
             let directory = TemporaryDirectory("annals-kill")
             defer { directory.remove() }
             let wanted = Int(random.next() % 400) + 1
-            let lines = try runAndKill(
-                binary, directory: directory.path, seed: random.next(), afterAcknowledgements: wanted)
+            let (path, seed) = (directory.path, random.next())
+            // Blocking reads and waitpid: on a thread of their own, not Swift's few concurrency threads.
+            let (lines, killed, status) = try await offThread {
+                try Self.runAndKill(binary, directory: path, seed: seed, afterAcknowledgements: wanted)
+            }
+            #expect(killed, "the workload ended by itself: status \(status)")
             let acknowledgements = try lines.map { try JSONDecoder().decode(Acknowledgement.self, from: Data($0.utf8)) }
             let store = try FileEventStore.open(at: directory.path, configuration: .tiny())
             for ack in acknowledgements {
@@ -74,8 +79,9 @@ struct CrashTests {
 
     /// Starts the crash workload, reads acknowledgements until `count` arrive, kills it with SIGKILL, and
     /// returns every acknowledgement it printed (those still in the pipe included).
-    private func runAndKill(_ binary: String, directory: String, seed: UInt64, afterAcknowledgements count: Int) throws
-        -> [String]
+    private static func runAndKill(_ binary: String, directory: String, seed: UInt64, afterAcknowledgements count: Int)
+        throws
+        -> (lines: [String], killed: Bool, status: Int32)
     {
         // posix_spawn and waitpid, not Foundation's Process: Process's SIGCHLD handling was seen to leave
         // other tests' timers and child processes waiting forever.
@@ -124,7 +130,6 @@ struct CrashTests {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        #expect(killed, "the workload ended by itself: status \(status)")
-        return lines
+        return (lines, killed, status)
     }
 }

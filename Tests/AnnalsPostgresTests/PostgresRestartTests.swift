@@ -1,5 +1,6 @@
 import Annals
 import AnnalsPostgres
+import AnnalsTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -44,9 +45,9 @@ struct PostgresRestartTests {
                 }
                 group.addTask {
                     while acknowledged.withLock({ $0.count }) < 40 { try await Task.sleep(for: .milliseconds(10)) }
-                    server.stop(mode: "immediate")
+                    try await offThread { server.stop(mode: "immediate") }
                     try await Task.sleep(for: .seconds(1))
-                    try server.start()
+                    try await offThread { try server.start() }
                 }
                 try await group.waitForAll()
             }
