@@ -3,6 +3,7 @@ import AnnalsClient
 import AnnalsTestSupport
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Testing
 
 #if canImport(Glibc)
@@ -63,6 +64,50 @@ struct ServeCommandTests {
         #expect((try await second.exit()) == 0)
         let tokens = try String(contentsOfFile: data + "/tokens.json", encoding: .utf8)
         #expect(!tokens.contains(token), "only the token's hash is stored")
+    }
+
+    @Test("hostile requests, repeated, do not make the server's memory grow", .timeLimit(.minutes(2)))
+    func noGrowthUnderBadInput() async throws {
+        let data = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let child = try Child(arguments: ["serve", "--data", data, "--port", "0", "--log-level", "warning"])
+        let banner = try await child.line(containing: "serving")
+        let token = try #require(child.output.firstMatch(of: /annals_[A-Za-z0-9_-]+/).map { String($0.0) })
+        let url = try #require(banner.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
+        let deep = String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
+        let bodies = [
+            deep, "{oops", String(repeating: "x", count: 200_000), #"[{"type":"\ud800","data":1}]"#, "[]",
+            #"[{"type":"T","data":1,"x":2}]"#,
+        ]
+        func round() async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, body) in bodies.enumerated() {
+                    group.addTask {
+                        var request = HTTPClientRequest(url: url + "/streams/bad-\(index)?from=-1")
+                        request.method = index % 2 == 0 ? .POST : .PUT
+                        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.body = .bytes(ByteBuffer(string: body))
+                        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        for _ in 0..<50 { try await round() }
+        let warm = Self.residentBytes(child.pid)
+        for _ in 0..<250 { try await round() }
+        let after = Self.residentBytes(child.pid)
+        #expect(warm > 0 && after - warm < 24 << 20, "resident memory grew from \(warm) to \(after) bytes")
+        child.signal(SIGTERM)
+        #expect((try await child.exit()) == 0)
+    }
+
+    static func residentBytes(_ pid: pid_t) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
     }
 
     @Test("a non-loopback address without TLS needs --insecure")
