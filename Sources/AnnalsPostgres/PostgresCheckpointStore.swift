@@ -12,20 +12,26 @@ public struct PostgresCheckpointStore: CheckpointStore {
     public init(store: PostgresEventStore) { self.store = store }
 
     public func checkpoint(for name: String) async throws -> UInt64? {
-        try await store.client.withConnection {
-            try await Self.checkpoint(for: name, schema: store.schema, on: $0, store.logger)
+        try await storeErrors("Reading the checkpoint failed") {
+            try await store.client.withConnection {
+                try await Self.checkpoint(for: name, schema: store.schema, on: $0, store.logger)
+            }
         }
     }
 
     public func save(_ checkpoint: UInt64, for name: String) async throws {
-        try await store.client.withConnection {
-            try await Self.save(checkpoint, for: name, schema: store.schema, on: $0, store.logger)
+        try await storeErrors("Saving the checkpoint failed") {
+            try await store.client.withConnection {
+                try await Self.save(checkpoint, for: name, schema: store.schema, on: $0, store.logger)
+            }
         }
     }
 
     public func delete(for name: String) async throws {
-        try await store.client.query(
-            "DELETE FROM \(unescaped: store.schema).checkpoints WHERE name = \(name)", logger: store.logger)
+        try await storeErrors("Deleting the checkpoint failed") {
+            try await store.client.query(
+                "DELETE FROM \(unescaped: store.schema).checkpoints WHERE name = \(name)", logger: store.logger)
+        }
     }
 
     static func checkpoint(for name: String, schema: String, on connection: PostgresConnection, _ logger: Logger)
@@ -68,6 +74,10 @@ public struct PostgresSnapshotStore: SnapshotStore {
     public init(store: PostgresEventStore) { self.store = store }
 
     public func load(_ stream: StreamName) async throws -> Snapshot? {
+        try await storeErrors("Loading the snapshot failed") { try await loadUnmapped(stream) }
+    }
+
+    private func loadUnmapped(_ stream: StreamName) async throws -> Snapshot? {
         for try await (revision, version, state, takenAt) in try await store.client.query(
             """
             SELECT revision, schema_version, state, taken_at FROM \(unescaped: store.schema).snapshots
@@ -90,6 +100,12 @@ public struct PostgresSnapshotStore: SnapshotStore {
         guard let revision = Int64(exactly: snapshot.revision.value),
             let version = Int32(exactly: snapshot.schemaVersion)
         else { throw EventStoreError(.invalidArgument, "The snapshot's revision or schema version is out of range.") }
+        try await storeErrors("Saving the snapshot failed") {
+            try await saveUnmapped(snapshot, revision: revision, version: version)
+        }
+    }
+
+    private func saveUnmapped(_ snapshot: Snapshot, revision: Int64, version: Int32) async throws {
         try await store.client.query(
             """
             INSERT INTO \(unescaped: store.schema).snapshots (stream, revision, schema_version, state, taken_at)
@@ -100,5 +116,15 @@ public struct PostgresSnapshotStore: SnapshotStore {
             """,
             logger: store.logger
         )
+    }
+}
+
+/// Runs `body`, turning driver errors into ``Annals/EventStoreError`` (`unavailable`, with context).
+@discardableResult
+func storeErrors<R>(_ context: String, _ body: () async throws -> R) async throws -> R {
+    do {
+        return try await body()
+    } catch {
+        throw PostgresEventStore.storeError(error, context)
     }
 }
