@@ -22,54 +22,64 @@ extension PostgresEventStore {
         }
     }
 
-    /// Commits a group of appends in one transaction holding the counter row's lock.
+    /// Commits a group of appends in one statement: `append_group` locks the counter row, appends each
+    /// in order, advances the counter and notifies, and the statement's own transaction commits it all.
     private func commit(_ group: [PendingAppend]) async {
         let recordedAt = Date()
         let started = ContinuousClock.now
+        var kinds: [Int32] = []
+        // Only read for an exact expectation (kind 3); -1 never matches a revision.
+        var expectations: [Int64] = []
+        var counts: [Int32] = []
+        var events: [EventData] = []
+        for append in group {
+            let (kind, expected) = Self.wireExpectation(append.expected)
+            kinds.append(kind)
+            expectations.append(expected ?? -1)
+            counts.append(Int32(append.events.count))
+            events.append(contentsOf: append.events)
+        }
+        let (streams, categories) = (group.map(\.stream.rawValue), group.map(\.stream.category))
+        let (groupKinds, groupExpectations, groupCounts, groupEvents) = (kinds, expectations, counts, events)
         do {
             // Bounded: after a server restart a lease or query can wait forever (seen with postgres-nio
             // 1.33 under load), and every append queued behind the leader would wait with it.
-            let (outcomes, head) = try await withDeadline(configuration.appendTimeout) { [self] in
-                try await client.withTransaction(logger: logger) { connection in
-                    // The counter row lock orders appends; stricter isolation would only add serialization errors.
-                    try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
-                    var head: Int64 = 0
-                    for try await value in try await connection.query(
-                        "SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1 FOR UPDATE",
-                        logger: logger
-                    ).decode(Int64.self) {
-                        head = value
-                    }
-                    let start = head
-                    var outcomes: [Result<AppendResult, EventStoreError>] = []
-                    for append in group {
-                        let outcome = try await appendOne(append, at: head, recordedAt: recordedAt, on: connection)
-                        if case .success(let result) = outcome, result.firstPosition.value == UInt64(head) {
-                            head += Int64(append.events.count)
-                        }
-                        outcomes.append(outcome)
-                    }
-                    if head > start {
-                        try await connection.query(
-                            "UPDATE \(unescaped: schema).counter SET next_position = \(head) WHERE id = 1",
-                            logger: logger
-                        )
-                        // Delivered on commit, to every listening process.
-                        try await connection.query("SELECT pg_notify(\(channel), \(String(head)))", logger: logger)
-                    }
-                    return (outcomes, head)
+            let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
+                let rows = try await client.query(
+                    """
+                    SELECT status, first_revision, first_position, actual_revision, conflict_id
+                    FROM \(unescaped: schema).append_group(
+                        \(streams), \(categories), \(groupKinds), \(groupExpectations), \(groupCounts),
+                        \(groupEvents.map(\.id)), \(groupEvents.map(\.type)),
+                        \(groupEvents.map { Int16($0.contentType == .json ? 0 : 1) }),
+                        \(groupEvents.map { ByteBuffer(data: $0.data) }), \(groupEvents.map { ByteBuffer(data: $0.metadata) }),
+                        \(recordedAt), \(channel))
+                    """,
+                    logger: logger
+                )
+                var outcomes: [Result<AppendResult, EventStoreError>] = []
+                for try await row in rows.decode((Int32, Int64?, Int64?, Int64?, UUID?).self) {
+                    guard outcomes.count < group.count else { break }
+                    outcomes.append(Self.outcome(of: group[outcomes.count], row))
+                }
+                guard outcomes.count == group.count else {
+                    throw EventStoreError(
+                        .unavailable, "append_group answered \(outcomes.count) rows for \(group.count) appends.")
+                }
+                return outcomes
+            }
+            var head: UInt64 = 0
+            var written = 0
+            for (append, outcome) in zip(group, outcomes) {
+                if case .success(let result) = outcome {
+                    head = max(head, result.lastPosition.value + 1)
+                    written += append.events.count
                 }
             }
-            notifier.publish(head: UInt64(head))
+            if head > 0 { notifier.publish(head: head) }
             configuration.commitObserver?(
                 CommitReport(
-                    appends: group.count,
-                    events: zip(group, outcomes).reduce(0) { total, pair in
-                        guard case .success(let result) = pair.1, result.lastPosition.value < UInt64(head) else {
-                            return total
-                        }
-                        return total + pair.0.events.count
-                    },
+                    appends: group.count, events: written,
                     bytes: group.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.byteCount } },
                     flushDuration: ContinuousClock.now - started))
             for (append, outcome) in zip(group, outcomes) { append.resolve(outcome) }
@@ -82,20 +92,26 @@ extension PostgresEventStore {
         }
     }
 
-    /// Appends one batch inside the group's transaction, through the schema's `append_events` function.
+    /// The expectation as `append_events` takes it: a kind (0 any, 1 no stream, 2 exists, 3 exact) and
+    /// the revision for an exact one.
+    static func wireExpectation(_ expected: ExpectedRevision) -> (Int32, Int64?) {
+        switch expected {
+        case .any: (0, nil)
+        case .noStream: (1, nil)
+        case .streamExists: (2, nil)
+        case .exact(let revision): (3, Int64(exactly: revision.value) ?? -1)
+        }
+    }
+
+    /// Appends one batch inside the caller's transaction, through the schema's `append_events` function
+    /// (the caller holds the counter row's lock and passes the head).
     func appendOne(
         _ append: PendingAppend,
         at position: Int64,
         recordedAt: Date,
         on connection: PostgresConnection
     ) async throws -> Result<AppendResult, EventStoreError> {
-        let (kind, expected): (Int32, Int64?) =
-            switch append.expected {
-            case .any: (0, nil)
-            case .noStream: (1, nil)
-            case .streamExists: (2, nil)
-            case .exact(let revision): (3, Int64(exactly: revision.value) ?? -1)
-            }
+        let (kind, expected) = Self.wireExpectation(append.expected)
         let events = append.events
         let rows = try await connection.query(
             """
@@ -108,45 +124,51 @@ extension PostgresEventStore {
             """,
             logger: logger
         )
-        for try await (status, firstRevision, firstPosition, actual, conflict) in rows.decode(
-            (Int32, Int64?, Int64?, Int64?, UUID?).self
-        ) {
-            let count = UInt64(events.count)
-            switch status {
-            case 0, 1:
-                let revision = UInt64(firstRevision ?? 0)
-                let start = UInt64(firstPosition ?? position)
-                return .success(
-                    AppendResult(
-                        firstRevision: StreamRevision(revision),
-                        nextExpectedRevision: StreamRevision(revision + count - 1),
-                        firstPosition: Position(start),
-                        lastPosition: Position(start + count - 1)
-                    )
-                )
-            case 2:
-                return .failure(
-                    .wrongExpectedRevision(
-                        stream: append.stream,
-                        expected: append.expected,
-                        actual: actual.map { StreamRevision(UInt64($0)) }
-                    )
-                )
-            case 3:
-                return .failure(.streamDeleted(append.stream))
-            default:
-                let id = conflict ?? events[0].id
-                return .failure(
-                    EventStoreError(
-                        .duplicateEventID,
-                        "Event id \(id) is stored already with other content, at another place or in another stream.",
-                        stream: append.stream,
-                        eventID: id
-                    )
-                )
-            }
+        for try await row in rows.decode((Int32, Int64?, Int64?, Int64?, UUID?).self) {
+            return Self.outcome(of: append, row)
         }
         throw EventStoreError(.unavailable, "append_events returned no row.")
+    }
+
+    /// One row of `append_events` (or `append_group`) as the append's outcome.
+    static func outcome(
+        of append: PendingAppend, _ row: (Int32, Int64?, Int64?, Int64?, UUID?)
+    ) -> Result<AppendResult, EventStoreError> {
+        let (status, firstRevision, firstPosition, actual, conflict) = row
+        let count = UInt64(append.events.count)
+        switch status {
+        case 0, 1:
+            let revision = UInt64(firstRevision ?? 0)
+            let start = UInt64(firstPosition ?? 0)
+            return .success(
+                AppendResult(
+                    firstRevision: StreamRevision(revision),
+                    nextExpectedRevision: StreamRevision(revision + count - 1),
+                    firstPosition: Position(start),
+                    lastPosition: Position(start + count - 1)
+                )
+            )
+        case 2:
+            return .failure(
+                .wrongExpectedRevision(
+                    stream: append.stream,
+                    expected: append.expected,
+                    actual: actual.map { StreamRevision(UInt64($0)) }
+                )
+            )
+        case 3:
+            return .failure(.streamDeleted(append.stream))
+        default:
+            let id = conflict ?? append.events[0].id
+            return .failure(
+                EventStoreError(
+                    .duplicateEventID,
+                    "Event id \(id) is stored already with other content, at another place or in another stream.",
+                    stream: append.stream,
+                    eventID: id
+                )
+            )
+        }
     }
 
     // MARK: Metadata and deletion

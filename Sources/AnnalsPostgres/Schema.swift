@@ -154,6 +154,54 @@ enum Schema {
             END;
             $$;
             """,
-        ]
+        ],
+        // 2: a whole group commit in one statement (one round trip, one commit).
+        [
+            """
+            -- Locks the counter row (held until the statement's transaction ends), appends each append of
+            -- the group with append_events' rules, in order, advances the counter and notifies p_channel.
+            -- Appends are parallel arrays; their events are concatenated, p_counts[k] of them for append k.
+            -- Returns one append_events row per append, in order.
+            CREATE FUNCTION $S.append_group(
+                p_streams text[], p_categories text[], p_kinds integer[], p_expected bigint[], p_counts integer[],
+                p_ids uuid[], p_types text[], p_content smallint[], p_data bytea[], p_metadata bytea[],
+                p_recorded_at timestamptz, p_channel text
+            ) RETURNS TABLE (status integer, first_revision bigint, first_position bigint, actual_revision bigint,
+                             conflict_id uuid)
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                pos bigint;
+                start_position bigint;
+                o integer := 1;
+                c integer;
+                r RECORD;
+            BEGIN
+                SELECT counter.next_position INTO pos FROM $S.counter WHERE counter.id = 1 FOR UPDATE;
+                start_position := pos;
+                FOR k IN 1 .. coalesce(cardinality(p_streams), 0) LOOP
+                    c := p_counts[k];
+                    SELECT * INTO r FROM $S.append_events(
+                        p_streams[k], p_categories[k], p_kinds[k], p_expected[k], pos, p_ids[o : o + c - 1],
+                        p_types[o : o + c - 1], p_content[o : o + c - 1], p_data[o : o + c - 1],
+                        p_metadata[o : o + c - 1], p_recorded_at);
+                    status := r.status;
+                    first_revision := r.first_revision;
+                    first_position := r.first_position;
+                    actual_revision := r.actual_revision;
+                    conflict_id := r.conflict_id;
+                    IF r.status = 0 THEN
+                        pos := pos + c;
+                    END IF;
+                    RETURN NEXT;
+                    o := o + c;
+                END LOOP;
+                IF pos > start_position THEN
+                    UPDATE $S.counter SET next_position = pos WHERE counter.id = 1;
+                    PERFORM pg_notify(p_channel, pos::text);
+                END IF;
+            END;
+            $$;
+            """
+        ],
     ]
 }

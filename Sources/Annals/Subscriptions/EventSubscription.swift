@@ -136,7 +136,15 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
             }
             if Task.isCancelled { return nil }
             let noted = notifier.head
-            let page = try await readPage()
+            let page: [RecordedEvent]
+            do {
+                page = try await readPage()
+            } catch {
+                // A read cut short by the consumer's cancellation ends the subscription cleanly, whatever
+                // error the store's driver reports for it.
+                if Task.isCancelled { return nil }
+                throw error
+            }
             buffer = page
             bufferIndex = 0
             if let last = page.last {
