@@ -22,8 +22,12 @@ extension PostgresEventStore {
         }
     }
 
-    /// Commits a group of appends in one statement: `append_group` locks the counter row, appends each
-    /// in order, advances the counter and notifies, and the statement's own transaction commits it all.
+    /// Commits a group of appends: `BEGIN`, one `append_group` statement (it locks the counter row,
+    /// appends each in order, advances the counter and notifies), `COMMIT` — three round trips.
+    ///
+    /// Not the statement alone in autocommit: postgres-nio completes a query at the server's
+    /// CommandComplete, which comes before an implicit commit, so the append would be acknowledged
+    /// before it is durable. An explicit `COMMIT` answers only once the commit is done.
     private func commit(_ group: [PendingAppend]) async {
         let recordedAt = Date()
         let started = ContinuousClock.now
@@ -45,28 +49,30 @@ extension PostgresEventStore {
             // Bounded: after a server restart a lease or query can wait forever (seen with postgres-nio
             // 1.33 under load), and every append queued behind the leader would wait with it.
             let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
-                let rows = try await client.query(
-                    """
-                    SELECT status, first_revision, first_position, actual_revision, conflict_id
-                    FROM \(unescaped: schema).append_group(
-                        \(streams), \(categories), \(groupKinds), \(groupExpectations), \(groupCounts),
-                        \(groupEvents.map(\.id)), \(groupEvents.map(\.type)),
-                        \(groupEvents.map { Int16($0.contentType == .json ? 0 : 1) }),
-                        \(groupEvents.map { ByteBuffer(data: $0.data) }), \(groupEvents.map { ByteBuffer(data: $0.metadata) }),
-                        \(recordedAt), \(channel))
-                    """,
-                    logger: logger
-                )
-                var outcomes: [Result<AppendResult, EventStoreError>] = []
-                for try await row in rows.decode((Int32, Int64?, Int64?, Int64?, UUID?).self) {
-                    guard outcomes.count < group.count else { break }
-                    outcomes.append(Self.outcome(of: group[outcomes.count], row))
+                try await client.withTransaction(logger: logger) { connection in
+                    let rows = try await connection.query(
+                        """
+                        SELECT status, first_revision, first_position, actual_revision, conflict_id
+                        FROM \(unescaped: schema).append_group(
+                            \(streams), \(categories), \(groupKinds), \(groupExpectations), \(groupCounts),
+                            \(groupEvents.map(\.id)), \(groupEvents.map(\.type)),
+                            \(groupEvents.map { Int16($0.contentType == .json ? 0 : 1) }),
+                            \(groupEvents.map { ByteBuffer(data: $0.data) }), \(groupEvents.map { ByteBuffer(data: $0.metadata) }),
+                            \(recordedAt), \(channel))
+                        """,
+                        logger: logger
+                    )
+                    var outcomes: [Result<AppendResult, EventStoreError>] = []
+                    for try await row in rows.decode((Int32, Int64?, Int64?, Int64?, UUID?).self) {
+                        guard outcomes.count < group.count else { break }
+                        outcomes.append(Self.outcome(of: group[outcomes.count], row))
+                    }
+                    guard outcomes.count == group.count else {
+                        throw EventStoreError(
+                            .unavailable, "append_group answered \(outcomes.count) rows for \(group.count) appends.")
+                    }
+                    return outcomes
                 }
-                guard outcomes.count == group.count else {
-                    throw EventStoreError(
-                        .unavailable, "append_group answered \(outcomes.count) rows for \(group.count) appends.")
-                }
-                return outcomes
             }
             var head: UInt64 = 0
             var written = 0

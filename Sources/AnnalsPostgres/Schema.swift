@@ -176,6 +176,11 @@ enum Schema {
                 c integer;
                 r RECORD;
             BEGIN
+                -- Each statement below must see what committed before the counter lock was granted.
+                IF current_setting('transaction_isolation') <> 'read committed' THEN
+                    RAISE EXCEPTION 'append_group needs READ COMMITTED, not %',
+                        current_setting('transaction_isolation') USING ERRCODE = 'invalid_transaction_state';
+                END IF;
                 SELECT counter.next_position INTO pos FROM $S.counter WHERE counter.id = 1 FOR UPDATE;
                 start_position := pos;
                 FOR k IN 1 .. coalesce(cardinality(p_streams), 0) LOOP
