@@ -150,14 +150,14 @@ struct BadInputTests {
                 try Self.trickle(
                     port: port,
                     bytes: Array(
-                        "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "a", count: 60))\r\n".utf8),
+                        "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "a", count: 110))\r\n".utf8),
                     every: .milliseconds(200))
             }
             let elapsed = ContinuousClock.now - started
             #expect(closed, "the server closed the slow connection")
             // Alone the cut comes after about the 1 s idle timeout; under the whole parallel suite it was seen
-            // at about 9.6 s (the timer fires late; see the issue notes).
-            #expect(elapsed < .seconds(17), "it took \(elapsed)")
+            // at 6–11 s (the timer fires late; see the issue notes).
+            #expect(elapsed < .seconds(27), "it took \(elapsed)")
             print("slow-header client cut off after \(elapsed)")
             #expect(try await server.request(.GET, "/health").status == 200)
         }
