@@ -133,25 +133,7 @@ extension AnnalsCommand {
 
             static func show(_ records: [TokenRecord], json: Bool) {
                 if json {
-                    var writer = JSONWriter()
-                    writer.beginObject()
-                    writer.key("tokens")
-                    writer.beginArray()
-                    for record in records {
-                        writer.beginObject()
-                        writer.member("id", record.id)
-                        writer.member("name", record.name)
-                        writer.member("role", record.role.rawValue)
-                        writer.key("scopes")
-                        writer.beginArray()
-                        for scope in record.scopes { writer.string(scope) }
-                        writer.endArray()
-                        writer.member("createdAt", WireFormat.timestamp(record.createdAt))
-                        writer.endObject()
-                    }
-                    writer.endArray()
-                    writer.endObject()
-                    print(String(decoding: writer.bytes, as: UTF8.self))
+                    print(String(decoding: TokenRecord.listJSON(records), as: UTF8.self))
                 } else {
                     for record in records {
                         print(line(id: record.id, name: record.name, role: record.role.rawValue, scopes: record.scopes))

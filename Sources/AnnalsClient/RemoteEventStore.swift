@@ -250,7 +250,7 @@ public final class RemoteEventStore: EventStore {
 
     func url(_ path: String, _ query: [String: String]) -> String {
         guard !query.isEmpty else { return baseURL + path }
-        let pairs = query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.encodeQuery($0.value))" }
+        let pairs = query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.encode($0.value))" }
         return baseURL + path + "?" + pairs.joined(separator: "&")
     }
 
@@ -320,13 +320,7 @@ public final class RemoteEventStore: EventStore {
         }
     }
 
-    static func encode(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
-
-    static func encodeQuery(_ text: String) -> String { encode(text) }
+    static func encode(_ text: String) -> String { WireFormat.percentEncode(text) }
 }
 
 /// The server's `error` event: the subscription cannot go on.

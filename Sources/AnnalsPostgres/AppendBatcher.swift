@@ -7,16 +7,9 @@ final class PendingAppend: Sendable {
     let stream: StreamName
     let expected: ExpectedRevision
 
-    /// What a waiting append is told: its result, or that it leads the next group.
-    enum Signal {
-        case result(AppendResult)
-        case lead
-    }
-
     private struct State {
-        var waiter: CheckedContinuation<Signal, any Error>?
+        var waiter: CheckedContinuation<AppendResult, any Error>?
         var result: Result<AppendResult, EventStoreError>?
-        var isPromoted = false
     }
 
     private let state = Mutex(State())
@@ -33,31 +26,14 @@ final class PendingAppend: Sendable {
             defer { state.waiter = nil }
             return state.waiter
         }
-        waiter?.resume(with: result.map { .result($0) }.mapError { $0 as any Error })
+        waiter?.resume(with: result.mapError { $0 as any Error })
     }
 
-    /// Makes this append the leader of the next group.
-    func promote() {
-        let waiter = state.withLock { state in
-            state.isPromoted = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        if let waiter {
-            state.withLock { $0.isPromoted = false }
-            waiter.resume(returning: .lead)
-        }
-    }
-
-    /// The next signal: the result once it is known, or a call to lead.
-    func next() async throws -> Signal {
+    /// The result, once the group's leader knows it.
+    func result() async throws -> AppendResult {
         try await withCheckedThrowingContinuation { continuation in
-            let immediate: Result<Signal, any Error>? = state.withLock { state in
-                if let result = state.result { return result.map { .result($0) }.mapError { $0 as any Error } }
-                if state.isPromoted {
-                    state.isPromoted = false
-                    return .success(.lead)
-                }
+            let immediate: Result<AppendResult, any Error>? = state.withLock { state in
+                if let result = state.result { return result.mapError { $0 as any Error } }
                 state.waiter = continuation
                 return nil
             }

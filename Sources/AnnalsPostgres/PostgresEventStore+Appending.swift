@@ -16,10 +16,7 @@ extension PostgresEventStore {
             // the leader keeps committing others' appends after its own is done.)
             while let group = batcher.takeAll() { await commit(group) }
         }
-        switch try await pending.next() {
-        case .result(let result): return result
-        case .lead: throw EventStoreError(.unavailable, "An append was asked to lead a group it cannot take.")
-        }
+        return try await pending.result()
     }
 
     /// Commits a group of appends: `BEGIN`, one `append_group` statement (it locks the counter row,

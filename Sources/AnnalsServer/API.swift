@@ -339,7 +339,7 @@ final class API: Sendable {
             events: events,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         var headers = HTTPFields()
-        headers[.location] = "/streams/\(Self.encodePath(stream.rawValue))"
+        headers[.location] = "/streams/\(WireFormat.percentEncode(stream.rawValue))"
         return Self.json(WireFormat.encode(result), status: .created, headers: headers)
     }
 
@@ -521,33 +521,13 @@ final class API: Sendable {
         writer.beginObject()
         writer.member("token", created.token)
         writer.key("record")
-        Self.write(created.record, into: &writer)
+        created.record.write(into: &writer)
         writer.endObject()
         return Self.json(writer.bytes, status: .created)
     }
 
     private func listTokens() async throws -> Response {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.key("tokens")
-        writer.beginArray()
-        for record in try await tokens.registry.all() { Self.write(record, into: &writer) }
-        writer.endArray()
-        writer.endObject()
-        return Self.json(writer.bytes)
-    }
-
-    static func write(_ record: TokenRecord, into writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.member("id", record.id)
-        writer.member("name", record.name)
-        writer.member("role", record.role.rawValue)
-        writer.key("scopes")
-        writer.beginArray()
-        for scope in record.scopes { writer.string(scope) }
-        writer.endArray()
-        writer.member("createdAt", WireFormat.timestamp(record.createdAt))
-        writer.endObject()
+        Self.json(TokenRecord.listJSON(try await tokens.registry.all()))
     }
 
     // MARK: Subscriptions
@@ -738,12 +718,6 @@ final class API: Sendable {
                 }
                 try await sink.finish(nil)
             })
-    }
-
-    static func encodePath(_ text: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/%?#")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {

@@ -1,4 +1,5 @@
 import Annals
+import AnnalsWire
 import Crypto
 import Foundation
 import Synchronization
@@ -52,6 +53,34 @@ public struct TokenRecord: Sendable, Hashable, Codable {
             )
         }
         return partial[0]
+    }
+}
+
+extension TokenRecord {
+    /// The record as the API shows it: never the hash.
+    public func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("id", id)
+        writer.member("name", name)
+        writer.member("role", role.rawValue)
+        writer.key("scopes")
+        writer.beginArray()
+        for scope in scopes { writer.string(scope) }
+        writer.endArray()
+        writer.member("createdAt", WireFormat.timestamp(createdAt))
+        writer.endObject()
+    }
+
+    /// `{"tokens": [...]}`, as `GET /tokens` answers and `annals token list --json` prints.
+    public static func listJSON(_ records: [TokenRecord]) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("tokens")
+        writer.beginArray()
+        for record in records { record.write(into: &writer) }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
     }
 }
 

@@ -303,6 +303,14 @@ public enum WireFormat {
         return error
     }
 
+    /// A stream name (or any text) as one URL path segment or query value: everything but letters,
+    /// digits and `-._~` percent-encoded, so `/`, `%`, `+` and `?` survive the trip.
+    public static func percentEncode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
     // MARK: Time
 
     public static func timestamp(_ date: Date) -> String {
