@@ -20,24 +20,8 @@ extension PostgresEventStore {
     ) async throws -> AppendResult {
         try configuration.limits.check(events, stream: stream)
         do {
-            var head: Int64 = 0
-            for try await value in try await connection.query(
-                "SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1 FOR UPDATE",
-                logger: logger
-            ).decode(Int64.self) {
-                head = value
-            }
             let pending = PendingAppend(events: events, stream: stream, expected: expected)
-            let outcome = try await appendOne(pending, at: head, recordedAt: Date(), on: connection)
-            let result = try outcome.get()
-            if result.firstPosition.value == UInt64(head) {
-                let next = head + Int64(events.count)
-                try await connection.query(
-                    "UPDATE \(unescaped: schema).counter SET next_position = \(next) WHERE id = 1",
-                    logger: logger
-                )
-                try await connection.query("SELECT pg_notify(\(channel), \(String(next)))", logger: logger)
-            }
+            let result = try await appendInTransaction(pending, on: connection).get()
             return result
         } catch {
             throw Self.storeError(error, "Appending in the caller's transaction failed")

@@ -208,5 +208,276 @@ enum Schema {
             $$;
             """
         ],
+        // 3: a set-based append_group (one INSERT for a group's events), plans made per call, and a
+        // procedure that commits inside, so a group commit is one round trip that answers once durable.
+        [
+            """
+            DROP FUNCTION $S.append_group(text[], text[], integer[], bigint[], integer[], uuid[], text[], smallint[], bytea[], bytea[], timestamptz, text);
+            """,
+            """
+            ALTER FUNCTION $S.append_events(text, text, integer, bigint, bigint, uuid[], text[], smallint[], bytea[], bytea[], timestamptz) SET plan_cache_mode = force_custom_plan;
+            """,
+            """
+            -- Appends a whole group of appends in ONE statement (one round trip, one commit in autocommit), or inside
+            -- the caller's transaction. It locks the counter row (held until that transaction ends, so positions are
+            -- contiguous and in commit order), applies the appends in order with append_events' rules, advances the
+            -- counter and notifies p_channel with the new head (delivered on commit).
+            -- Appends are parallel arrays, one element per append (p_expected_kinds: 0 any, 1 no stream, 2 stream
+            -- exists, 3 exact p_expected); their events are concatenated in the event arrays, p_counts[k] for append k.
+            -- Returns one row per append, in order: status 0 written (first revision and position), 1 already written,
+            -- an idempotent retry (the original first revision and position), 2 wrong expected revision (actual
+            -- revision), 3 tombstoned, 4 duplicate event id (conflict_id); next_position is the counter after that
+            -- append (the last row's is the group's head). Needs READ COMMITTED (each statement's snapshot is taken
+            -- after the counter lock is held).
+            CREATE FUNCTION $S.append_group(
+                p_streams text[], p_categories text[], p_expected_kinds integer[], p_expected bigint[], p_counts integer[],
+                p_ids uuid[], p_types text[], p_content smallint[], p_data bytea[], p_metadata bytea[],
+                p_recorded_at timestamptz, p_channel text
+            ) RETURNS TABLE (status integer, first_revision bigint, first_position bigint, actual_revision bigint,
+                             conflict_id uuid, next_position bigint)
+            LANGUAGE plpgsql
+            -- Plans are made for each call's values: a plan cached while the tables were small (a seq scan) would
+            -- stay in a long-lived session as they grow.
+            SET plan_cache_mode = force_custom_plan
+            AS $$
+            DECLARE
+                n integer := coalesce(cardinality(p_streams), 0);
+                start_position bigint;
+                pos bigint;
+                o integer := 1;
+                c integer;
+                r integer;
+                kind integer;
+                -- set-based path: reps[k] is the group's first append to append k's stream; that stream's state is
+                -- kept at index reps[k] while the group's appends change it
+                reps integer[];
+                st_exists boolean[];
+                st_last bigint[];
+                st_deleted boolean[];
+                st_tombstoned boolean[];
+                st_written boolean[];
+                offsets integer[];
+                event_append integer[] := '{}';
+                r_status integer[];
+                r_first_revision bigint[];
+                r_first_position bigint[];
+                r_actual bigint[];
+                r_next bigint[];
+                -- one-by-one path
+                ids uuid[];
+                stream text;
+                found_count integer;
+                stored RECORD;
+                original_revision bigint;
+                original_position bigint;
+                s RECORD;
+            BEGIN
+                IF current_setting('transaction_isolation') <> 'read committed' THEN
+                    RAISE EXCEPTION 'append_group needs READ COMMITTED, not %', current_setting('transaction_isolation')
+                        USING ERRCODE = 'invalid_transaction_state';
+                END IF;
+                IF n = 0 THEN
+                    RETURN;
+                END IF;
+                SELECT c0.next_position INTO start_position FROM $S.counter c0 WHERE c0.id = 1 FOR UPDATE;
+                pos := start_position;
+
+                IF n < 8 OR EXISTS (SELECT 1 FROM $S.events WHERE event_id = ANY(p_ids))
+                   OR (SELECT count(DISTINCT x) FROM unnest(p_ids) AS x) <> cardinality(p_ids) THEN
+                    -- One by one, as append_events does: small groups, retries, ids repeated within the group.
+                    FOR k IN 1 .. coalesce(cardinality(p_streams), 0) LOOP
+                        c := p_counts[k];
+                        ids := p_ids[o : o + c - 1];
+                        stream := p_streams[k];
+                        kind := p_expected_kinds[k];
+                        status := NULL; first_revision := NULL; first_position := NULL; actual_revision := NULL; conflict_id := NULL;
+
+                        SELECT count(*) INTO found_count FROM $S.events WHERE event_id = ANY(ids);
+                        IF found_count > 0 THEN
+                            original_revision := NULL;
+                            status := 1;
+                            FOR stored IN
+                                SELECT i.ord, i.id, e.stream_name, e.revision, e.position, e.type, e.content_type, e.data, e.metadata
+                                FROM unnest(ids) WITH ORDINALITY AS i(id, ord)
+                                LEFT JOIN $S.events e ON e.event_id = i.id
+                                ORDER BY i.ord
+                            LOOP
+                                IF stored.ord = 1 THEN
+                                    original_revision := stored.revision;
+                                    original_position := stored.position;
+                                END IF;
+                                IF stored.stream_name IS NULL OR stored.stream_name <> stream
+                                    OR original_revision IS NULL OR stored.revision <> original_revision + stored.ord - 1
+                                    OR stored.type <> p_types[o + stored.ord - 1]
+                                    OR stored.content_type <> p_content[o + stored.ord - 1]
+                                    OR stored.data <> p_data[o + stored.ord - 1]
+                                    OR stored.metadata <> p_metadata[o + stored.ord - 1] THEN
+                                    status := 4;
+                                    SELECT x.id INTO conflict_id FROM unnest(ids) WITH ORDINALITY AS x(id, ord)
+                                    WHERE EXISTS (SELECT 1 FROM $S.events e2 WHERE e2.event_id = x.id) ORDER BY x.ord LIMIT 1;
+                                    EXIT;
+                                END IF;
+                            END LOOP;
+                            IF status = 1 THEN
+                                first_revision := original_revision;
+                                first_position := original_position;
+                            END IF;
+                        ELSE
+                            SELECT * INTO s FROM $S.streams WHERE name = stream FOR UPDATE;
+                            IF NOT FOUND THEN
+                                IF kind = 2 OR kind = 3 THEN
+                                    status := 2;
+                                ELSE
+                                    INSERT INTO $S.streams (name) VALUES (stream) ON CONFLICT (name) DO NOTHING;
+                                    SELECT * INTO s FROM $S.streams WHERE name = stream FOR UPDATE;
+                                END IF;
+                            END IF;
+                            IF status IS NULL THEN
+                                IF s.is_tombstoned THEN
+                                    status := 3;
+                                    actual_revision := s.last_revision;
+                                ELSIF NOT (kind = 0
+                                        OR (kind = 1 AND (s.last_revision IS NULL OR s.is_deleted))
+                                        OR (kind = 2 AND s.last_revision IS NOT NULL AND NOT s.is_deleted)
+                                        OR (kind = 3 AND s.last_revision IS NOT DISTINCT FROM p_expected[k])) THEN
+                                    status := 2;
+                                    actual_revision := s.last_revision;
+                                ELSE
+                                    INSERT INTO $S.events (position, event_id, stream_name, category, revision, type, content_type,
+                                                           data, metadata, recorded_at)
+                                    SELECT pos + i.ord - 1, i.id, stream, p_categories[k], coalesce(s.last_revision + 1, 0) + i.ord - 1,
+                                           p_types[o + i.ord - 1], p_content[o + i.ord - 1], p_data[o + i.ord - 1],
+                                           p_metadata[o + i.ord - 1], p_recorded_at
+                                    FROM unnest(ids) WITH ORDINALITY AS i(id, ord);
+                                    UPDATE $S.streams SET last_revision = coalesce(s.last_revision + 1, 0) + c - 1, is_deleted = false
+                                    WHERE name = stream;
+                                    status := 0;
+                                    first_revision := coalesce(s.last_revision + 1, 0);
+                                    first_position := pos;
+                                    pos := pos + c;
+                                END IF;
+                            END IF;
+                        END IF;
+                        next_position := pos;
+                        RETURN NEXT;
+                        o := o + c;
+                    END LOOP;
+                ELSE
+                    -- Set-based, for 8+ appends whose ids are all new: create the streams a kind 0/1 append may
+                    -- create (in append order, as one by one would), lock and read every stream of the group, decide
+                    -- each append in memory, then one INSERT for all events and one UPDATE for all streams.
+                    INSERT INTO $S.streams (name)
+                    SELECT a.name FROM unnest(p_streams, p_expected_kinds) WITH ORDINALITY AS a(name, kind, k)
+                    WHERE a.kind IN (0, 1) AND NOT EXISTS (SELECT 1 FROM $S.streams s2 WHERE s2.name = a.name)
+                    GROUP BY a.name ORDER BY min(a.k)
+                    ON CONFLICT (name) DO NOTHING;
+
+                    SELECT array_agg(a.rep ORDER BY a.k), array_agg(l.name IS NOT NULL ORDER BY a.k),
+                           array_agg(l.last_revision ORDER BY a.k), array_agg(l.is_deleted ORDER BY a.k),
+                           array_agg(l.is_tombstoned ORDER BY a.k)
+                    INTO reps, st_exists, st_last, st_deleted, st_tombstoned
+                    FROM (SELECT u.name, u.k, min(u.k) OVER (PARTITION BY u.name) AS rep
+                          FROM unnest(p_streams) WITH ORDINALITY AS u(name, k)) AS a
+                    LEFT JOIN (SELECT s2.name, s2.last_revision, s2.is_deleted, s2.is_tombstoned
+                               FROM $S.streams s2 WHERE s2.name = ANY(p_streams) FOR UPDATE) AS l ON l.name = a.name;
+                    st_written := array_fill(false, ARRAY[n]);
+                    -- filled to length n, so that assignments keep subscripts 1..n (an assignment to an empty
+                    -- array would start it at that subscript)
+                    offsets := array_fill(NULL::integer, ARRAY[n]);
+                    r_status := array_fill(NULL::integer, ARRAY[n]);
+                    r_first_revision := array_fill(NULL::bigint, ARRAY[n]);
+                    r_first_position := array_fill(NULL::bigint, ARRAY[n]);
+                    r_actual := array_fill(NULL::bigint, ARRAY[n]);
+                    r_next := array_fill(NULL::bigint, ARRAY[n]);
+
+                    FOR k IN 1 .. n LOOP
+                        c := p_counts[k];
+                        r := reps[k];
+                        kind := p_expected_kinds[k];
+                        offsets[k] := o;
+                        IF NOT st_exists[r] THEN
+                            r_status[k] := 2;
+                        ELSIF st_tombstoned[r] THEN
+                            r_status[k] := 3;
+                            r_actual[k] := st_last[r];
+                        ELSIF NOT (kind = 0
+                                   OR (kind = 1 AND (st_last[r] IS NULL OR st_deleted[r]))
+                                   OR (kind = 2 AND st_last[r] IS NOT NULL AND NOT st_deleted[r])
+                                   OR (kind = 3 AND st_last[r] IS NOT DISTINCT FROM p_expected[k])) THEN
+                            r_status[k] := 2;
+                            r_actual[k] := st_last[r];
+                        ELSE
+                            r_status[k] := 0;
+                            r_first_revision[k] := coalesce(st_last[r] + 1, 0);
+                            r_first_position[k] := pos;
+                            st_last[r] := coalesce(st_last[r] + 1, 0) + c - 1;
+                            st_deleted[r] := false;
+                            st_written[r] := true;
+                            pos := pos + c;
+                        END IF;
+                        r_next[k] := pos;
+                        event_append := event_append || array_fill(k, ARRAY[c]);
+                        o := o + c;
+                    END LOOP;
+
+                    IF pos > start_position THEN
+                        INSERT INTO $S.events (position, event_id, stream_name, category, revision, type, content_type, data,
+                                               metadata, recorded_at)
+                        SELECT r_first_position[e.k] + (e.ord - offsets[e.k]), e.id, p_streams[e.k], p_categories[e.k],
+                               r_first_revision[e.k] + (e.ord - offsets[e.k]), e.type, e.content, e.data, e.metadata,
+                               p_recorded_at
+                        FROM unnest(event_append, p_ids, p_types, p_content, p_data, p_metadata)
+                             WITH ORDINALITY AS e(k, id, type, content, data, metadata, ord)
+                        WHERE r_status[e.k] = 0;
+                        UPDATE $S.streams s2 SET last_revision = u.last, is_deleted = false
+                        FROM unnest(p_streams, reps, st_last, st_written) WITH ORDINALITY AS u(name, rep, last, written, k)
+                        WHERE u.k = u.rep AND u.written AND s2.name = u.name;
+                    END IF;
+                    RETURN QUERY
+                        SELECT u.st, u.fr, u.fp, u.ar, NULL::uuid, u.nx
+                        FROM unnest(r_status, r_first_revision, r_first_position, r_actual, r_next)
+                             WITH ORDINALITY AS u(st, fr, fp, ar, nx, k)
+                        ORDER BY u.k;
+                END IF;
+
+                IF o - 1 <> cardinality(p_ids) THEN
+                    RAISE EXCEPTION 'append_group: p_counts add up to %, p_ids has % ids', o - 1, cardinality(p_ids);
+                END IF;
+                IF pos > start_position THEN
+                    UPDATE $S.counter SET next_position = pos WHERE id = 1;
+                    PERFORM pg_notify(p_channel, pos::text);
+                END IF;
+            END;
+            $$;
+            """,
+            """
+            -- append_group, committed before the reply: CALL it in autocommit (not inside a transaction block). The
+            -- COMMIT inside makes the reply mean "durable and visible" (in autocommit, a plain statement's result
+            -- reaches the client before the commit, which happens at Sync). One row, arrays in append order, no
+            -- NULL elements: -1 for "none" in the bigint arrays, the nil UUID for no conflict.
+            CREATE PROCEDURE $S.append_group_commit(
+                p_streams text[], p_categories text[], p_expected_kinds integer[], p_expected bigint[], p_counts integer[],
+                p_ids uuid[], p_types text[], p_content smallint[], p_data bytea[], p_metadata bytea[],
+                p_recorded_at timestamptz, p_channel text,
+                INOUT statuses integer[] DEFAULT NULL, INOUT first_revisions bigint[] DEFAULT NULL,
+                INOUT first_positions bigint[] DEFAULT NULL, INOUT actual_revisions bigint[] DEFAULT NULL,
+                INOUT conflict_ids uuid[] DEFAULT NULL, INOUT head bigint DEFAULT NULL
+            )
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                SELECT array_agg(g.status ORDER BY g.ord), array_agg(coalesce(g.first_revision, -1) ORDER BY g.ord),
+                       array_agg(coalesce(g.first_position, -1) ORDER BY g.ord),
+                       array_agg(coalesce(g.actual_revision, -1) ORDER BY g.ord),
+                       array_agg(coalesce(g.conflict_id, '00000000-0000-0000-0000-000000000000') ORDER BY g.ord),
+                       (array_agg(g.next_position ORDER BY g.ord DESC))[1]
+                INTO statuses, first_revisions, first_positions, actual_revisions, conflict_ids, head
+                FROM $S.append_group(p_streams, p_categories, p_expected_kinds, p_expected, p_counts, p_ids, p_types,
+                                     p_content, p_data, p_metadata, p_recorded_at, p_channel) WITH ORDINALITY
+                     AS g(status, first_revision, first_position, actual_revision, conflict_id, next_position, ord);
+                COMMIT;
+            END;
+            $$;
+            """,
+        ],
     ]
 }

@@ -17,6 +17,11 @@ struct PostgresRestartTests {
         defer { server.remove() }
         let acknowledged = Shared<[(ids: [UUID], result: AppendResult)]>([])
         let retried = Shared(0)
+        // Attempts that began before the server was back and ended after: in flight, or waiting for a
+        // connection, while it was down.
+        let spanned = Shared(0)
+        // 0 up, 1 stopped, 2 restarted.
+        let phase = Shared(0)
         var configuration = PostgresHarness.configuration()
         // After the restart the first group's lease can hang in postgres-nio; the bound turns that
         // into a failure the writers retry.
@@ -26,14 +31,21 @@ struct PostgresRestartTests {
                 for writer in 0..<4 {
                     group.addTask {
                         let stream = try StreamName("restart-\(writer)")
-                        for round in 0..<40 {
-                            let events = PostgresOrderingTests.batch(3, writer * 1_000 + round)
+                        // Appends go on until the server has been restarted, and 10 rounds more.
+                        var roundsAfterRestart = 0
+                        var round = 0
+                        while roundsAfterRestart < 10 {
+                            if phase.withLock({ $0 }) == 2 { roundsAfterRestart += 1 }
+                            defer { round += 1 }
+                            let events = PostgresOrderingTests.batch(3, writer * 1_000_000 + round)
                             // Retry the very same events until the store answers: safe, because appends
                             // are idempotent by event id.
                             while true {
+                                let began = phase.withLock { $0 }
                                 do {
                                     let result = try await store.append(events, to: stream, expecting: .any)
                                     acknowledged.withLock { $0.append((events.map(\.id), result)) }
+                                    if began < 2 && phase.withLock({ $0 }) == 2 { spanned.withLock { $0 += 1 } }
                                     break
                                 } catch {
                                     retried.withLock { $0 += 1 }
@@ -46,8 +58,10 @@ struct PostgresRestartTests {
                 group.addTask {
                     while acknowledged.withLock({ $0.count }) < 40 { try await Task.sleep(for: .milliseconds(10)) }
                     try await offThread { server.stop(mode: "immediate") }
+                    phase.withLock { $0 = 1 }
                     try await Task.sleep(for: .seconds(1))
                     try await offThread { try server.start() }
+                    phase.withLock { $0 = 2 }
                 }
                 try await group.waitForAll()
             }
@@ -60,8 +74,24 @@ struct PostgresRestartTests {
                     #expect(stored[id]?.position.value == ack.result.firstPosition.value + UInt64(index))
                 }
             }
-            #expect(log.count == 4 * 40 * 3, "every batch is stored exactly once")
+            let batches = acknowledged.withLock { $0 }
+            #expect(log.count == batches.count * 3, "every batch is stored exactly once")
+
+            // Retries of acknowledged appends (a client that never saw the answer) answer the original
+            // result and add nothing.
+            for (index, ack) in batches.enumerated() where index % 7 == 0 {
+                let original = log.first { $0.id == ack.ids[0] }
+                let stream = try #require(original?.stream)
+                let events = log.filter { ack.ids.contains($0.id) }.map {
+                    EventData(
+                        id: $0.id, type: $0.type, data: $0.data, contentType: $0.contentType, metadata: $0.metadata)
+                }
+                #expect(try await store.append(events, to: stream, expecting: .any) == ack.result)
+            }
+            let after = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
+            #expect(after.count == log.count, "a retry added events")
         }
-        #expect(retried.withLock { $0 } > 0, "the restart must have interrupted some appends")
+        let disturbed = retried.withLock { $0 } + spanned.withLock { $0 }
+        #expect(disturbed > 0, "the restart must have interrupted or held up some appends")
     }
 }

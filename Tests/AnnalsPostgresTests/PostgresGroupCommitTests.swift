@@ -1,0 +1,171 @@
+import Annals
+import AnnalsTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import AnnalsPostgres
+
+@Suite("PostgreSQL group commit", .enabled(if: PostgresAvailability.url != nil, "\(PostgresAvailability.reason)"))
+struct PostgresGroupCommitTests {
+    /// Every group goes through the store's own group commit (`append_group_commit`), and the very same
+    /// appends through the in-memory store one by one: outcomes and the final logs must be the same.
+    /// Groups of 8 or more with only new ids take `append_group`'s set-based path, the others (small
+    /// groups, retries, ids repeated in a group) its one-by-one path.
+    @Test(
+        "a group commit decides each append as appending them one by one would (in-memory store as oracle)",
+        arguments: [0x5EED_0001, 0x5EED_0002] as [UInt64])
+    func groupsMatchOneByOne(seed: UInt64) async throws {
+        let url = try #require(PostgresAvailability.url)
+        try await PostgresHarness.withStore(url: url) { store in
+            let oracle = try InMemoryEventStore()
+            var random = SeededRandom(seed: seed)
+            // New streams keep appearing (the pool grows with the rounds), so groups create streams too.
+            let streams = try (0..<30).map { try StreamName("group-\($0)") }
+            var earlier: [(stream: StreamName, events: [EventData])] = []
+            var setBasedGroups = 0
+            func newEvents(_ count: Int) -> [EventData] {
+                (0..<count).map { _ in
+                    EventData(type: "Grouped", data: Data("{\"n\":\(Int.random(in: 0..<1_000, using: &random))}".utf8))
+                }
+            }
+            for round in 0..<160 {
+                // Now and then a stream is soft-deleted or tombstoned, on both stores.
+                if round % 9 == 8 {
+                    let stream = streams[Int.random(in: 0..<(4 + round / 6), using: &random)]
+                    let tombstone = Int.random(in: 0..<4, using: &random) == 0
+                    let expected = await outcome {
+                        try await tombstone ? oracle.tombstone(stream) : oracle.delete(stream)
+                    }
+                    let actual = await outcome {
+                        try await tombstone ? store.tombstone(stream) : store.delete(stream)
+                    }
+                    #expect(
+                        Self.summary(expected.map { _ in nil }) == Self.summary(actual.map { _ in nil }),
+                        "removing \(stream)")
+                }
+                let isSmall = round % 3 == 0
+                let withRetries = !isSmall && Bool.random(using: &random)
+                let size = isSmall ? Int.random(in: 1...7, using: &random) : Int.random(in: 8...24, using: &random)
+                var group: [PendingAppend] = []
+                for _ in 0..<size {
+                    var stream = streams[Int.random(in: 0..<(4 + round / 6), using: &random)]
+                    var events = newEvents(Int.random(in: 1...3, using: &random))
+                    let roll = Int.random(in: 0..<20, using: &random)
+                    if withRetries, roll < 3, let old = earlier.randomElement(using: &random) {
+                        (stream, events) = old  // the same append again: an idempotent retry
+                    } else if withRetries, roll == 3, let old = earlier.randomElement(using: &random) {
+                        events = old.events.map { EventData(id: $0.id, type: "Altered", data: $0.data) }
+                    } else if withRetries, roll == 4, let previous = group.last {
+                        (stream, events) = (previous.stream, previous.events)  // repeated within the group
+                    }
+                    let expected: ExpectedRevision =
+                        switch Int.random(in: 0..<10, using: &random) {
+                        case 0..<4: .any
+                        case 4..<6: .noStream
+                        case 6..<7: .streamExists
+                        default: .exact(StreamRevision(UInt64.random(in: 0...8, using: &random)))
+                        }
+                    group.append(PendingAppend(events: events, stream: stream, expected: expected))
+                }
+                if !withRetries && size >= 8 { setBasedGroups += 1 }
+                await store.commit(group)
+                for append in group {
+                    guard case .done(let result) = await append.turn() else {
+                        Issue.record("an append of a committed group was told to lead")
+                        continue
+                    }
+                    let actual = result.mapError { $0 as any Error }
+                    let expected = await outcome {
+                        try await oracle.append(append.events, to: append.stream, expecting: append.expected)
+                    }
+                    #expect(
+                        Self.summary(actual.map { $0 }) == Self.summary(expected.map { $0 }),
+                        "round \(round): \(append.events.count) event(s) to \(append.stream) expecting \(append.expected)"
+                    )
+                    if case .success = expected { earlier.append((append.stream, append.events)) }
+                }
+            }
+            #expect(setBasedGroups > 30)
+            let log = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
+            let reference = try await oracle.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
+            #expect(log.map(\.id) == reference.map(\.id))
+            #expect(log.map(\.position) == reference.map(\.position))
+            #expect(log.map(\.revision) == reference.map(\.revision))
+            #expect(log.map(\.stream) == reference.map(\.stream))
+        }
+    }
+
+    @Test("a schema at version 2 holding events is migrated to 3, and appends carry on from its head")
+    func upgradeFromVersion2() async throws {
+        let url = try #require(PostgresAvailability.url)
+        let configuration = PostgresHarness.configuration()
+        let schema = "\"\(configuration.schema)\""
+        defer { Task { try? await PostgresHarness.dropSchema(configuration.schema, url: url) } }
+        let client = PostgresClient(
+            configuration: try PostgresURL.configuration(url), backgroundLogger: configuration.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            // Version 2, as an older Annals left it.
+            let logger = configuration.logger
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL:
+                            "CREATE TABLE \(schema).migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                    ), logger: logger)
+                for (index, statements) in Schema.migrations.prefix(2).enumerated() {
+                    for sql in statements {
+                        try await connection.query(
+                            PostgresQuery(unsafeSQL: sql.replacingOccurrences(of: "$S", with: schema)), logger: logger)
+                    }
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "INSERT INTO \(schema).migrations (version) VALUES (\(index + 1))"),
+                        logger: logger)
+                }
+            }
+            let store = try PostgresEventStore(client: client, configuration: configuration)
+            let stream = try StreamName("upgraded-1")
+            let old = (0..<3).map { EventData(type: "Old", data: Data("{\"n\":\($0)}".utf8)) }
+            // Through version 2's append_group (same parameters), in a transaction of ours.
+            let first = try await client.withTransaction(logger: logger) { connection in
+                try await store.append(old, to: stream, expecting: .noStream, in: connection)
+            }
+            #expect(first.lastPosition == Position(2))
+
+            try await store.migrate()
+            var versions: [Int] = []
+            for try await version in try await client.query(
+                "SELECT version FROM \(unescaped: schema).migrations ORDER BY 1", logger: logger
+            )
+            .decode(Int.self) {
+                versions.append(version)
+            }
+            #expect(versions == [1, 2, 3])
+            #expect(try await store.append(old, to: stream, expecting: .noStream) == first, "a retry after the upgrade")
+            let next = try await store.append(
+                [EventData(type: "New", data: Data("{}".utf8))], to: stream, expecting: .exact(StreamRevision(2)))
+            #expect(next.firstPosition == Position(3))
+            #expect(next.firstRevision == StreamRevision(3))
+            let log = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
+            #expect(log.map(\.type) == ["Old", "Old", "Old", "New"])
+            #expect(log.map(\.position.value) == [0, 1, 2, 3])
+        }
+    }
+
+    /// What must agree between the stores: the result, or the error's code and actual revision.
+    static func summary(_ result: Result<AppendResult?, any Error>) -> String {
+        switch result {
+        case .success(let result): "\(String(describing: result))"
+        case .failure(let error as EventStoreError): "\(error.code) \(String(describing: error.actualRevision))"
+        case .failure(let error): "\(error)"
+        }
+    }
+}
+
+private func outcome<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
+    do { return .success(try await body()) } catch { return .failure(error) }
+}
