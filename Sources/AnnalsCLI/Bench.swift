@@ -419,11 +419,11 @@ struct BenchResults: Codable {
     func table() -> String {
         var lines = ["Annals bench: \(store) store, \(seconds) s per scenario", ""]
         func row(_ name: String, _ value: String, _ ratio: String = "", _ target: String = "") {
-            lines.append(
-                name.padding(toLength: 46, withPad: " ", startingAt: 0)
-                    + value.padding(toLength: 30, withPad: " ", startingAt: 0)
-                    + ratio.padding(toLength: 14, withPad: " ", startingAt: 0) + target
-            )
+            // At least two spaces between columns, even when a value is wider than its column.
+            func pad(_ text: String, _ width: Int) -> String {
+                text + String(repeating: " ", count: max(width - text.count, 2))
+            }
+            lines.append(pad(name, 46) + pad(value, 40) + pad(ratio, 14) + target)
         }
         row("scenario", "measured", "vs probe", "target (DESIGN §9)")
         if let probe = probeBefore {

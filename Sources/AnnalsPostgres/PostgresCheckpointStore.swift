@@ -19,9 +19,12 @@ public struct PostgresCheckpointStore: CheckpointStore {
         }
     }
 
+    // Writes run in explicit transactions: postgres-nio reports a statement done at CommandComplete,
+    // before an autocommit statement's commit (at Sync) is durable; a COMMIT answers once it is.
+
     public func save(_ checkpoint: UInt64, for name: String) async throws {
         try await storeErrors("Saving the checkpoint failed") {
-            try await store.client.withConnection {
+            try await store.client.withTransaction(logger: store.logger) {
                 try await Self.save(checkpoint, for: name, schema: store.schema, on: $0, store.logger)
             }
         }
@@ -29,8 +32,10 @@ public struct PostgresCheckpointStore: CheckpointStore {
 
     public func delete(for name: String) async throws {
         try await storeErrors("Deleting the checkpoint failed") {
-            try await store.client.query(
-                "DELETE FROM \(unescaped: store.schema).checkpoints WHERE name = \(name)", logger: store.logger)
+            try await store.client.withTransaction(logger: store.logger) {
+                try await $0.query(
+                    "DELETE FROM \(unescaped: store.schema).checkpoints WHERE name = \(name)", logger: store.logger)
+            }
         }
     }
 
@@ -106,16 +111,19 @@ public struct PostgresSnapshotStore: SnapshotStore {
     }
 
     private func saveUnmapped(_ snapshot: Snapshot, revision: Int64, version: Int32) async throws {
-        try await store.client.query(
-            """
-            INSERT INTO \(unescaped: store.schema).snapshots (stream, revision, schema_version, state, taken_at)
-            VALUES (\(snapshot.stream.rawValue), \(revision), \(version), \(snapshot.state), \(snapshot.takenAt))
-            ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision, schema_version = EXCLUDED.schema_version,
-                state = EXCLUDED.state, taken_at = EXCLUDED.taken_at
-            WHERE \(unescaped: store.schema).snapshots.revision <= EXCLUDED.revision
-            """,
-            logger: store.logger
-        )
+        // In a transaction, so that the answer means durable (see `save(_:for:)` of the checkpoints).
+        _ = try await store.client.withTransaction(logger: store.logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO \(unescaped: store.schema).snapshots (stream, revision, schema_version, state, taken_at)
+                VALUES (\(snapshot.stream.rawValue), \(revision), \(version), \(snapshot.state), \(snapshot.takenAt))
+                ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision, schema_version = EXCLUDED.schema_version,
+                    state = EXCLUDED.state, taken_at = EXCLUDED.taken_at
+                WHERE \(unescaped: store.schema).snapshots.revision <= EXCLUDED.revision
+                """,
+                logger: store.logger
+            )
+        }
     }
 }
 

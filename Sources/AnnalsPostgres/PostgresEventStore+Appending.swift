@@ -259,13 +259,25 @@ extension PostgresEventStore {
     }
 
     /// Locks a stream's row for the transaction (creating it first when asked); nil when there is none.
+    ///
+    /// A stream is created holding the counter row's lock, as appends create theirs, so that
+    /// `creation_order` follows commit order: a reader paging through ``listStreams(after:limit:)`` never
+    /// passes a number whose stream commits later.
     func lockStream(_ stream: StreamName, create: Bool, on connection: PostgresConnection) async throws -> StreamRow? {
-        if create {
-            try await connection.query(
-                "INSERT INTO \(unescaped: schema).streams (name) VALUES (\(stream.rawValue)) ON CONFLICT (name) DO NOTHING",
-                logger: logger
-            )
-        }
+        if let row = try await selectStream(stream, on: connection) { return row }
+        guard create else { return nil }
+        try await connection.query(
+            "SELECT 1 FROM \(unescaped: schema).counter WHERE id = 1 FOR UPDATE",
+            logger: logger
+        )
+        try await connection.query(
+            "INSERT INTO \(unescaped: schema).streams (name) VALUES (\(stream.rawValue)) ON CONFLICT (name) DO NOTHING",
+            logger: logger
+        )
+        return try await selectStream(stream, on: connection)
+    }
+
+    private func selectStream(_ stream: StreamName, on connection: PostgresConnection) async throws -> StreamRow? {
         let rows = try await connection.query(
             """
             SELECT name, last_revision, is_deleted, is_tombstoned, metadata

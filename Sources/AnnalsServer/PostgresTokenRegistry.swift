@@ -46,14 +46,19 @@ public struct PostgresTokenRegistry: TokenRegistry {
         }
     }
 
+    // Writes run in explicit transactions: postgres-nio reports a statement done at CommandComplete,
+    // before an autocommit statement's commit is durable; a COMMIT answers once it is.
+
     public func add(_ record: TokenRecord) async throws {
         do {
-            try await client.query(
-                """
-                INSERT INTO \(unescaped: table) (id, name, role, scopes, hash, created_at)
-                VALUES (\(record.id), \(record.name), \(record.role.rawValue), \(record.scopes), \(record.hash),
-                        \(record.createdAt))
-                """, logger: logger)
+            _ = try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO \(unescaped: table) (id, name, role, scopes, hash, created_at)
+                    VALUES (\(record.id), \(record.name), \(record.role.rawValue), \(record.scopes), \(record.hash),
+                            \(record.createdAt))
+                    """, logger: logger)
+            }
         } catch {
             throw EventStoreError(.unavailable, "Storing a token failed: \(String(reflecting: error)).")
         }
@@ -61,11 +66,13 @@ public struct PostgresTokenRegistry: TokenRegistry {
 
     public func revoke(id: String) async throws -> Bool {
         do {
-            var removed = false
-            let rows = try await client.query(
-                "DELETE FROM \(unescaped: table) WHERE id = \(id) RETURNING id", logger: logger)
-            for try await _ in rows.decode(String.self) { removed = true }
-            return removed
+            return try await client.withTransaction(logger: logger) { connection in
+                var removed = false
+                let rows = try await connection.query(
+                    "DELETE FROM \(unescaped: table) WHERE id = \(id) RETURNING id", logger: logger)
+                for try await _ in rows.decode(String.self) { removed = true }
+                return removed
+            }
         } catch {
             throw EventStoreError(.unavailable, "Revoking a token failed: \(String(reflecting: error)).")
         }

@@ -133,6 +133,33 @@ struct PostgresOrderingTests {
             }
         }
     }
+
+    @Test("a stream created by metadata waits for an open append's transaction, so streams list in commit order")
+    func streamsListInCommitOrder() async throws {
+        let url = try #require(PostgresAvailability.url)
+        try await PostgresHarness.withStore(url: url) { store in
+            let (first, second) = (try StreamName("listed-first"), try StreamName("listed-second"))
+            let committedAt = Shared<ContinuousClock.Instant?>(nil)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await store.client.withTransaction(logger: store.configuration.logger) { connection in
+                        _ = try await store.append(Self.batch(1, 0), to: first, expecting: .noStream, in: connection)
+                        try await Task.sleep(for: .milliseconds(400))
+                    }
+                    committedAt.withLock { $0 = .now }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                try await store.setMetadata(StreamMetadata(maxCount: 5), for: second)
+                let finished = ContinuousClock.now
+                try await group.waitForAll()
+                let committed = try #require(committedAt.withLock { $0 })
+                // The metadata's transaction had to wait for the append's commit (the counter row lock).
+                #expect(finished >= committed - .milliseconds(50))
+            }
+            #expect(try await store.listStreams(after: nil, limit: 10).map(\.stream) == [first, second])
+            #expect(try await store.listStreams(after: first, limit: 10).map(\.stream) == [second])
+        }
+    }
 }
 
 struct PostgresTestFailure: Error, CustomStringConvertible {
