@@ -208,14 +208,16 @@ enum Schema {
             $$;
             """
         ],
-        // 3: a set-based append_group (one INSERT for a group's events), plans made per call, and a
+        // 3: a set-based append_group (one INSERT for a group's events), index-only generic plans, and a
         // procedure that commits inside, so a group commit is one round trip that answers once durable.
         [
             """
             DROP FUNCTION $S.append_group(text[], text[], integer[], bigint[], integer[], uuid[], text[], smallint[], bytea[], bytea[], timestamptz, text);
             """,
             """
-            ALTER FUNCTION $S.append_events(text, text, integer, bigint, bigint, uuid[], text[], smallint[], bytea[], bytea[], timestamptz) SET plan_cache_mode = force_custom_plan;
+            ALTER FUNCTION $S.append_events(text, text, integer, bigint, bigint, uuid[], text[], smallint[], bytea[], bytea[], timestamptz)
+                SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_hashjoin = off
+                SET enable_mergejoin = off;
             """,
             """
             -- Appends a whole group of appends in ONE statement (one round trip, one commit in autocommit), or inside
@@ -236,9 +238,14 @@ enum Schema {
             ) RETURNS TABLE (status integer, first_revision bigint, first_position bigint, actual_revision bigint,
                              conflict_id uuid, next_position bigint)
             LANGUAGE plpgsql
-            -- Plans are made for each call's values: a plan cached while the tables were small (a seq scan) would
-            -- stay in a long-lived session as they grow.
-            SET plan_cache_mode = force_custom_plan
+            -- One generic plan per statement and session, planned once, and never a scan of a table or a hash or
+            -- merge join: every statement here reaches a few rows through unique indexes, from the group's own
+            -- arrays. Costed on a table that was empty when the plan was made, a sequential scan (or a hash
+            -- join over a whole index) would look cheaper, and the session would keep it as the table grows.
+            SET plan_cache_mode = force_generic_plan
+            SET enable_seqscan = off
+            SET enable_hashjoin = off
+            SET enable_mergejoin = off
             AS $$
             DECLARE
                 n integer := coalesce(cardinality(p_streams), 0);
