@@ -215,6 +215,27 @@ struct PostgresGroupCommitTests {
         }
     }
 
+    @Test("an append in a REPEATABLE READ transaction is refused, and nothing is written")
+    func refusesOtherIsolationLevels() async throws {
+        let url = try #require(PostgresAvailability.url)
+        try await PostgresHarness.withStore(url: url) { store in
+            let stream = try StreamName("isolated-1")
+            await #expect {
+                try await store.client.withTransaction(logger: store.configuration.logger) { connection in
+                    try await connection.query(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: store.configuration.logger)
+                    _ = try await store.append(
+                        [EventData(type: "Isolated", data: Data("{}".utf8))], to: stream, expecting: .any,
+                        in: connection)
+                }
+            } throws: { error in
+                "\(error)".contains("READ COMMITTED")
+            }
+            #expect(try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: 10).isEmpty)
+            #expect(try await store.streamInfo(stream) == nil)
+        }
+    }
+
     /// What must agree between the stores: the result, or the error's code and actual revision.
     static func summary(_ result: Result<AppendResult?, any Error>) -> String {
         switch result {
