@@ -75,11 +75,12 @@ struct PostgresOrderingTests {
                 }
                 try await group.waitForAll()
             }
-            // A last event wakes the subscriber once the writers are done.
+            // A last event wakes the subscriber once the writers are done. The count is set first: the
+            // subscriber may see the sentinel before its append returns here.
             let sentinel = EventData(type: "Sentinel", data: Data("{}".utf8))
-            _ = try await store.append([sentinel], to: try StreamName("ordered-end"), expecting: .any)
             let committedIDs = committed.withLock { $0 } + [sentinel.id]
             finalCount.withLock { $0 = committedIDs.count }
+            _ = try await store.append([sentinel], to: try StreamName("ordered-end"), expecting: .any)
             let seen = try await subscriber.value
             let polled = try await poller.value
             #expect(

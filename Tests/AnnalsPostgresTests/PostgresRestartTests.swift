@@ -22,6 +22,7 @@ struct PostgresRestartTests {
         let spanned = Shared(0)
         // 0 up, 1 stopped, 2 restarted.
         let phase = Shared(0)
+        let restartedAt = Shared<ContinuousClock.Instant?>(nil)
         var configuration = PostgresHarness.configuration()
         // After the restart the first group's lease can hang in postgres-nio; the bound turns that
         // into a failure the writers retry.
@@ -49,6 +50,14 @@ struct PostgresRestartTests {
                                     break
                                 } catch {
                                     retried.withLock { $0 += 1 }
+                                    // The store must recover once the server is back: a bound, not a hang.
+                                    if let back = restartedAt.withLock({ $0 }),
+                                        ContinuousClock.now - back > .seconds(60)
+                                    {
+                                        Issue.record(
+                                            "writer \(writer): appends still fail 60 s after the restart: \(error)")
+                                        throw error
+                                    }
                                     try await Task.sleep(for: .milliseconds(100))
                                 }
                             }
@@ -61,10 +70,15 @@ struct PostgresRestartTests {
                     phase.withLock { $0 = 1 }
                     try await Task.sleep(for: .seconds(1))
                     try await offThread { try server.start() }
+                    restartedAt.withLock { $0 = .now }
                     phase.withLock { $0 = 2 }
+                    print(
+                        "restart test: the server is back after \(acknowledged.withLock { $0.count }) acknowledged appends"
+                    )
                 }
                 try await group.waitForAll()
             }
+            print("restart test: writers done; \(retried.withLock { $0 }) failed attempts, reading back")
             let log = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
             #expect(log.map(\.position.value) == Array(0..<UInt64(log.count)), "positions have gaps")
             #expect(Set(log.map(\.id)).count == log.count, "an event id appears twice")
