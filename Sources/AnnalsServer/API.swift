@@ -78,6 +78,10 @@ final class API: Sendable {
             response = Self.error(failure)
             if let allowedMethods { response.headers[.allow] = allowedMethods }
         }
+        // Shutting down: the client must not send another request on this connection. One accepted
+        // just as the server began to quiesce would otherwise stay open, idle, until the idle timeout
+        // (seen once: a SIGTERM that took 30 s while a client reconnected its subscription).
+        if shutdown.isSet { response.headers[.connection] = "close" }
         metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
         // Only the path: a query may carry an access token.
         logger.info(

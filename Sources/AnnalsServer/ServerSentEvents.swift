@@ -16,6 +16,8 @@ final class ShutdownSignal: Sendable {
 
     private let state = Mutex(State())
 
+    var isSet: Bool { state.withLock { $0.isSet } }
+
     func trigger() {
         let waiters = state.withLock { state in
             state.isSet = true
