@@ -20,6 +20,8 @@ extension EventStoreError.Code {
     public static let unsupportedMediaType = EventStoreError.Code("unsupported-media-type")
     /// The token holds as many live subscriptions as it may.
     public static let tooManySubscriptions = EventStoreError.Code("too-many-subscriptions")
+    /// The request's body did not arrive within the server's body timeout.
+    public static let requestTimeout = EventStoreError.Code("request-timeout")
 }
 
 /// The HTTP status for each error code.
@@ -34,6 +36,7 @@ func httpStatus(for code: EventStoreError.Code) -> HTTPResponse.Status {
     case .methodNotAllowed: .methodNotAllowed
     case .unsupportedMediaType: .unsupportedMediaType
     case .tooManySubscriptions: .tooManyRequests
+    case .requestTimeout: .requestTimeout
     case .storeClosed, .storeFailed, .unavailable: .serviceUnavailable
     case .corruptedStorage: .internalServerError
     default: .badRequest
@@ -81,7 +84,7 @@ final class API: Sendable {
         // Shutting down: the client must not send another request on this connection. One accepted
         // just as the server began to quiesce would otherwise stay open, idle, until the idle timeout
         // (seen once: a SIGTERM that took 30 s while a client reconnected its subscription).
-        if shutdown.isSet { response.headers[.connection] = "close" }
+        if shutdown.isSet || response.status == .requestTimeout { response.headers[.connection] = "close" }
         metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
         // Only the path: a query may carry an access token.
         logger.info(
@@ -643,8 +646,23 @@ final class API: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw EventStoreError(.limitExceeded, "The body is \(length) bytes; the most accepted is \(limit).")
         }
+        let body = request.body
+        let timeout = configuration.bodyTimeout
         do {
-            var buffer = try await request.body.collect(upTo: limit)
+            var buffer = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await body.collect(upTo: limit) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let buffer = first else {
+                    throw EventStoreError(
+                        .requestTimeout,
+                        "The request's body did not arrive within \(timeout); the connection is closed.")
+                }
+                return buffer
+            }
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")

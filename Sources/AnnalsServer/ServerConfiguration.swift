@@ -23,6 +23,9 @@ public struct ServerConfiguration: Sendable {
     /// sending its headers slowly. Past it the connection is closed. (A request being answered, a
     /// subscription included, is never idle.)
     public var idleTimeout: Duration
+    /// How long a request's whole body may take to arrive. Past it the answer is 408 and the connection
+    /// is closed: a body trickled a byte at a time keeps the connection from ever being idle.
+    public var bodyTimeout: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -35,7 +38,8 @@ public struct ServerConfiguration: Sendable {
         defaultPageSize: Int = 100,
         subscriptionsPerToken: Int = 32,
         keepAliveInterval: Duration = .seconds(15),
-        idleTimeout: Duration = .seconds(30)
+        idleTimeout: Duration = .seconds(30),
+        bodyTimeout: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -48,6 +52,7 @@ public struct ServerConfiguration: Sendable {
         self.subscriptionsPerToken = subscriptionsPerToken
         self.keepAliveInterval = keepAliveInterval
         self.idleTimeout = idleTimeout
+        self.bodyTimeout = bodyTimeout
     }
 
     /// Whether `host` only accepts connections from this machine.

@@ -163,6 +163,47 @@ struct BadInputTests {
         }
     }
 
+    @Test(
+        "a body trickled a byte at a time gets 408 and a closed connection; others are served", .timeLimit(.minutes(1)))
+    func slowBody() async throws {
+        var configuration = ServerConfiguration(port: 0)
+        configuration.bodyTimeout = .seconds(2)
+        try await TestServer.with(configuration: configuration) { server in
+            let (port, token) = (server.port, server.admin)
+            let started = ContinuousClock.now
+            let answer = try await offThread {
+                let fd = try Self.connectLocal(port: port)
+                defer { close(fd) }
+                let head = Array(
+                    """
+                    POST /streams/slow-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\
+                    Content-Type: application/json\r\nContent-Length: 400\r\n\r\n
+                    """.utf8)
+                _ = head.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                // One byte every 100 ms: never idle for the 30 s idle timeout, done only after 40 s.
+                var answer: [UInt8] = []
+                for byte in Array(String(repeating: " ", count: 400).utf8) {
+                    var one = byte
+                    if send(fd, &one, 1, Int32(MSG_NOSIGNAL)) <= 0 { break }
+                    var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    guard Glibc.poll(&poll, 1, 100) > 0 else { continue }
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    let got = recv(fd, &buffer, buffer.count, 0)
+                    if got <= 0 { break }
+                    answer += buffer[0..<got]
+                }
+                return String(decoding: answer, as: UTF8.self)
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
+            #expect(answer.lowercased().contains("connection: close"), "\(answer)")
+            #expect(answer.contains("request-timeout"), "\(answer)")
+            #expect(elapsed < .seconds(30), "it took \(elapsed)")
+            #expect(try await server.store.streamInfo(try StreamName("slow-1")) == nil)
+            #expect(try await server.request(.GET, "/health").status == 200)
+        }
+    }
+
     /// Sends one GET over a raw socket and returns the answer's status code.
     static func rawStatus(port: Int, path: String) throws -> Int {
         let fd = try connectLocal(port: port)
