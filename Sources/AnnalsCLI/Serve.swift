@@ -20,10 +20,11 @@ enum StoreChoice {
     case data(directory: String)
 
     /// Options on the command line win over the environment; at most one of them may be given.
-    /// Then ANNALS_SERVER, ANNALS_POSTGRES_URL, ANNALS_DATA, and finally ./annals-data.
-    static func resolve(server: String?, token: String?, postgres: String?, data: String?) throws(EventStoreError)
-        -> StoreChoice
-    {
+    /// Then ANNALS_SERVER (unless `acceptsServer` is false: `serve` is a server, not a client of one),
+    /// ANNALS_POSTGRES_URL, ANNALS_DATA, and finally ./annals-data.
+    static func resolve(
+        server: String?, token: String?, postgres: String?, data: String?, acceptsServer: Bool = true
+    ) throws(EventStoreError) -> StoreChoice {
         let given = [server, postgres, data].compactMap { $0 }
         if given.count > 1 {
             throw EventStoreError(.invalidArgument, "Give one of --server, --postgres and --data.")
@@ -32,7 +33,9 @@ enum StoreChoice {
         if let server { return .server(url: server, token: token) }
         if let postgres { return .postgres(url: postgres) }
         if let data { return .data(directory: data) }
-        if let server = ServerEnvironment.value("ANNALS_SERVER") { return .server(url: server, token: token) }
+        if acceptsServer, let server = ServerEnvironment.value("ANNALS_SERVER") {
+            return .server(url: server, token: token)
+        }
         if let postgres = ServerEnvironment.value("ANNALS_POSTGRES_URL") { return .postgres(url: postgres) }
         return .data(directory: ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data")
     }
@@ -106,7 +109,8 @@ extension AnnalsCommand {
                 let relay = CommitObserverRelay()
                 let (serverConfiguration, serverLogger) = (configuration, logger)
 
-                let choice = try StoreChoice.resolve(server: nil, token: nil, postgres: postgres, data: data)
+                let choice = try StoreChoice.resolve(
+                    server: nil, token: nil, postgres: postgres, data: data, acceptsServer: false)
                 if case .postgres(let url) = choice {
                     var storeConfiguration = PostgresEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
@@ -119,8 +123,7 @@ extension AnnalsCommand {
                     }
                 } else {
                     guard case .data(let directory) = choice else {
-                        throw EventStoreError(
-                            .invalidArgument, "serve takes --data or --postgres (ANNALS_SERVER is for clients).")
+                        throw EventStoreError(.invalidArgument, "serve takes --data or --postgres.")
                     }
                     var storeConfiguration = FileEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)

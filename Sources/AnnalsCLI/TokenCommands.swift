@@ -6,22 +6,10 @@ import AnnalsWire
 import ArgumentParser
 import Foundation
 
-/// Where the token commands act: a running server, or the registry beside a store.
-struct TokenPlace: ParsableArguments {
-    @Option(name: .long, help: "A running server (ANNALS_SERVER); needs an admin --token.")
-    var server: String?
-
-    @Option(name: .long, help: "An admin token for --server (ANNALS_TOKEN).")
-    var token: String?
-
-    @Option(name: .long, help: "The file store's data directory (ANNALS_DATA; default ./annals-data).")
-    var data: String?
-
-    @Option(name: .long, help: "A PostgreSQL store (ANNALS_POSTGRES_URL).")
-    var postgres: String?
-
-    /// Runs `local` on the registry, or `remote` against the server.
-    func run(
+extension StoreOptions {
+    /// Where the token commands act: `remote` against a running server (it needs an admin token), or
+    /// `local` on the registry beside the store (the data directory must exist).
+    func withTokens(
         local: @escaping @Sendable (any TokenRegistry) async throws -> Void,
         remote: @escaping @Sendable (RemoteEventStore) async throws -> Void
     ) async throws {
@@ -30,7 +18,7 @@ struct TokenPlace: ParsableArguments {
             try await remote(try RemoteEventStore(url: url, token: token))
         case .postgres(let url):
             var configuration = PostgresEventStore.Configuration()
-            configuration.logger.logLevel = .warning
+            configuration.logger.logLevel = verbose ? .info : .warning
             try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
                 try await local(try await PostgresTokenRegistry.make(for: store))
             }
@@ -57,7 +45,7 @@ extension AnnalsCommand {
 
         struct Create: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Create a token; its secret is printed once.")
-            @OptionGroup var place: TokenPlace
+            @OptionGroup var place: StoreOptions
             @Option(name: .long, help: "A name to recognise the token by.") var name: String
             @Option(name: .long, help: "reader, writer or admin.") var role: String
             @Option(name: .long, help: "Limit the token to streams starting with this prefix (repeatable).")
@@ -70,7 +58,7 @@ extension AnnalsCommand {
                         throw EventStoreError(.invalidArgument, "The role is reader, writer or admin; got '\(role)'.")
                     }
                     let (name, scopes, json) = (name, scope, json)
-                    try await place.run(
+                    try await place.withTokens(
                         local: { registry in
                             let created = try await registry.create(name: name, role: role, scopes: scopes)
                             Self.show(token: created.token, id: created.record.id, json: json)
@@ -101,13 +89,13 @@ extension AnnalsCommand {
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
-            @OptionGroup var place: TokenPlace
+            @OptionGroup var place: StoreOptions
             @Flag(name: .long, help: "Print JSON instead of text.") var json = false
 
             func run() async throws {
                 try await reportingErrors {
                     let json = json
-                    try await place.run(
+                    try await place.withTokens(
                         local: { registry in Self.show(try await registry.all(), json: json) },
                         remote: { store in
                             let answer = try await store.listTokens()
@@ -149,13 +137,13 @@ extension AnnalsCommand {
 
         struct Revoke: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Revoke a token by its id (tok_…).")
-            @OptionGroup var place: TokenPlace
+            @OptionGroup var place: StoreOptions
             @Argument(help: "The token's id.") var id: String
 
             func run() async throws {
                 try await reportingErrors {
                     let id = id
-                    try await place.run(
+                    try await place.withTokens(
                         local: { registry in
                             guard try await registry.revoke(id: id) else {
                                 throw EventStoreError(.notFound, "There is no token with id '\(id)'.")

@@ -52,14 +52,7 @@ extension PostgresEventStore {
             // 1.33 under load), and every append queued behind the leader would wait with it.
             let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
                 let rows = try await client.query(
-                    """
-                    CALL \(unescaped: schema).append_group_commit(
-                        \(call.streams), \(call.categories), \(call.kinds), \(call.expectations), \(call.counts),
-                        \(call.ids), \(call.types), \(call.contentTypes), \(call.data), \(call.metadata),
-                        \(call.recordedAt), \(call.channel))
-                    """,
-                    logger: logger
-                )
+                    call.query(calling: "CALL \(schema).append_group_commit"), logger: logger)
                 for try await row in rows.decode(([Int32], [Int64], [Int64], [Int64], [UUID], Int64?).self) {
                     return try Self.outcomes(of: group, committed: row)
                 }
@@ -132,15 +125,11 @@ extension PostgresEventStore {
     ) async throws -> Result<AppendResult, EventStoreError> {
         let call = GroupCall([append], recordedAt: Date(), channel: channel)
         let rows = try await connection.query(
-            """
-            SELECT status, first_revision, first_position, actual_revision, conflict_id
-            FROM \(unescaped: schema).append_group(
-                \(call.streams), \(call.categories), \(call.kinds), \(call.expectations), \(call.counts),
-                \(call.ids), \(call.types), \(call.contentTypes), \(call.data), \(call.metadata),
-                \(call.recordedAt), \(call.channel))
-            """,
-            logger: logger
-        )
+            call.query(
+                calling:
+                    "SELECT status, first_revision, first_position, actual_revision, conflict_id FROM \(schema).append_group"
+            ),
+            logger: logger)
         for try await row in rows.decode((Int32, Int64?, Int64?, Int64?, UUID?).self) {
             return Self.outcome(of: append, row)
         }
@@ -306,6 +295,15 @@ struct GroupCall {
     var metadata: [ByteBuffer] = []
     var recordedAt: Date
     var channel: String
+
+    /// `head` applied to the twelve arguments, e.g. `CALL "annals".append_group_commit(…)`; `head` is
+    /// SQL text of the store's own, never input.
+    func query(calling head: String) -> PostgresQuery {
+        """
+        \(unescaped: head)(\(streams), \(categories), \(kinds), \(expectations), \(counts), \(ids), \(types), \
+        \(contentTypes), \(data), \(metadata), \(recordedAt), \(channel))
+        """
+    }
 
     init(_ group: [PendingAppend], recordedAt: Date, channel: String) {
         self.recordedAt = recordedAt

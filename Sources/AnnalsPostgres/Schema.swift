@@ -270,14 +270,8 @@ enum Schema {
                 r_first_position bigint[];
                 r_actual bigint[];
                 r_next bigint[];
-                -- one-by-one path
-                ids uuid[];
-                stream text;
-                found_count integer;
-                stored RECORD;
-                original_revision bigint;
-                original_position bigint;
-                s RECORD;
+                -- one-by-one path: append_events' row for one append
+                one RECORD;
             BEGIN
                 IF current_setting('transaction_isolation') <> 'read committed' THEN
                     RAISE EXCEPTION 'append_group needs READ COMMITTED, not %', current_setting('transaction_isolation')
@@ -291,80 +285,21 @@ enum Schema {
 
                 IF n < 8 OR EXISTS (SELECT 1 FROM $S.events WHERE event_id = ANY(p_ids))
                    OR (SELECT count(DISTINCT x) FROM unnest(p_ids) AS x) <> cardinality(p_ids) THEN
-                    -- One by one, as append_events does: small groups, retries, ids repeated within the group.
-                    FOR k IN 1 .. coalesce(cardinality(p_streams), 0) LOOP
+                    -- One by one through append_events: small groups, retries, ids repeated within the group.
+                    FOR k IN 1 .. n LOOP
                         c := p_counts[k];
-                        ids := p_ids[o : o + c - 1];
-                        stream := p_streams[k];
-                        kind := p_expected_kinds[k];
-                        status := NULL; first_revision := NULL; first_position := NULL; actual_revision := NULL; conflict_id := NULL;
-
-                        SELECT count(*) INTO found_count FROM $S.events WHERE event_id = ANY(ids);
-                        IF found_count > 0 THEN
-                            original_revision := NULL;
-                            status := 1;
-                            FOR stored IN
-                                SELECT i.ord, i.id, e.stream_name, e.revision, e.position, e.type, e.content_type, e.data, e.metadata
-                                FROM unnest(ids) WITH ORDINALITY AS i(id, ord)
-                                LEFT JOIN $S.events e ON e.event_id = i.id
-                                ORDER BY i.ord
-                            LOOP
-                                IF stored.ord = 1 THEN
-                                    original_revision := stored.revision;
-                                    original_position := stored.position;
-                                END IF;
-                                IF stored.stream_name IS NULL OR stored.stream_name <> stream
-                                    OR original_revision IS NULL OR stored.revision <> original_revision + stored.ord - 1
-                                    OR stored.type <> p_types[o + stored.ord - 1]
-                                    OR stored.content_type <> p_content[o + stored.ord - 1]
-                                    OR stored.data <> p_data[o + stored.ord - 1]
-                                    OR stored.metadata <> p_metadata[o + stored.ord - 1] THEN
-                                    status := 4;
-                                    SELECT x.id INTO conflict_id FROM unnest(ids) WITH ORDINALITY AS x(id, ord)
-                                    WHERE EXISTS (SELECT 1 FROM $S.events e2 WHERE e2.event_id = x.id) ORDER BY x.ord LIMIT 1;
-                                    EXIT;
-                                END IF;
-                            END LOOP;
-                            IF status = 1 THEN
-                                first_revision := original_revision;
-                                first_position := original_position;
-                            END IF;
-                        ELSE
-                            SELECT * INTO s FROM $S.streams WHERE name = stream FOR UPDATE;
-                            IF NOT FOUND THEN
-                                IF kind = 2 OR kind = 3 THEN
-                                    status := 2;
-                                ELSE
-                                    INSERT INTO $S.streams (name) VALUES (stream) ON CONFLICT (name) DO NOTHING;
-                                    SELECT * INTO s FROM $S.streams WHERE name = stream FOR UPDATE;
-                                END IF;
-                            END IF;
-                            IF status IS NULL THEN
-                                IF s.is_tombstoned THEN
-                                    status := 3;
-                                    actual_revision := s.last_revision;
-                                ELSIF NOT (kind = 0
-                                        OR (kind = 1 AND (s.last_revision IS NULL OR s.is_deleted))
-                                        OR (kind = 2 AND s.last_revision IS NOT NULL AND NOT s.is_deleted)
-                                        OR (kind = 3 AND s.last_revision IS NOT DISTINCT FROM p_expected[k])) THEN
-                                    status := 2;
-                                    actual_revision := s.last_revision;
-                                ELSE
-                                    INSERT INTO $S.events (position, event_id, stream_name, category, revision, type, content_type,
-                                                           data, metadata, recorded_at)
-                                    SELECT pos + i.ord - 1, i.id, stream, p_categories[k], coalesce(s.last_revision + 1, 0) + i.ord - 1,
-                                           p_types[o + i.ord - 1], p_content[o + i.ord - 1], p_data[o + i.ord - 1],
-                                           p_metadata[o + i.ord - 1], p_recorded_at
-                                    FROM unnest(ids) WITH ORDINALITY AS i(id, ord);
-                                    UPDATE $S.streams SET last_revision = coalesce(s.last_revision + 1, 0) + c - 1, is_deleted = false
-                                    WHERE name = stream;
-                                    status := 0;
-                                    first_revision := coalesce(s.last_revision + 1, 0);
-                                    first_position := pos;
-                                    pos := pos + c;
-                                END IF;
-                            END IF;
+                        SELECT * INTO one FROM $S.append_events(
+                            p_streams[k], p_categories[k], p_expected_kinds[k], p_expected[k], pos, p_ids[o : o + c - 1],
+                            p_types[o : o + c - 1], p_content[o : o + c - 1], p_data[o : o + c - 1],
+                            p_metadata[o : o + c - 1], p_recorded_at);
+                        IF one.status = 0 THEN
+                            pos := pos + c;
                         END IF;
+                        status := one.status;
+                        first_revision := one.first_revision;
+                        first_position := one.first_position;
+                        actual_revision := one.actual_revision;
+                        conflict_id := one.conflict_id;
                         next_position := pos;
                         RETURN NEXT;
                         o := o + c;

@@ -366,30 +366,19 @@ final class API: Sendable {
         try target.allowOnly(["from", "limit", "direction"])
         let from = try target.integer("from").map { StreamRevision($0) }
         let direction = try target.direction()
+        let following: @Sendable (RecordedEvent) -> StreamRevision? = {
+            direction == .forwards ? $0.revision.next : $0.revision.previous
+        }
         if Self.wantsNDJSON(request) {
             let limit = try target.limit(default: .max, maximum: nil)
             _ = try await store.read(stream, from: from, direction: direction, limit: 0)
-            return ndjson { [store] write in
-                var next = from
-                var remaining = limit
-                while remaining > 0 {
-                    let page = try await store.read(
-                        stream, from: next, direction: direction, limit: min(remaining, 512))
-                    try await write(page)
-                    remaining -= page.count
-                    guard page.count == min(remaining + page.count, 512), let last = page.last else { return }
-                    guard let following = direction == .forwards ? last.revision.next : last.revision.previous
-                    else { return }
-                    next = following
-                }
+            return ndjson(from: from, limit: limit, following: following) { [store] next, want in
+                try await store.read(stream, from: next, direction: direction, limit: want)
             }
         }
         let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
         let events = try await store.read(stream, from: from, direction: direction, limit: limit)
-        let next: UInt64? =
-            events.count == limit && limit > 0
-            ? (direction == .forwards ? events.last?.revision.next?.value : events.last?.revision.previous?.value)
-            : nil
+        let next = events.count == limit && limit > 0 ? events.last.flatMap(following)?.value : nil
         return Self.json(Self.page(events, next: next))
     }
 
@@ -413,29 +402,18 @@ final class API: Sendable {
     private func readLog(_ request: Request, _ target: RequestTarget, filter: EventFilter) async throws -> Response {
         let from = try target.integer("from").map { Position($0) }
         let direction = try target.direction()
+        let following: @Sendable (RecordedEvent) -> Position? = {
+            direction == .forwards ? $0.position.next : $0.position.previous
+        }
         if Self.wantsNDJSON(request) {
             let limit = try target.limit(default: .max, maximum: nil)
-            return ndjson { [store] write in
-                var next = from
-                var remaining = limit
-                while remaining > 0 {
-                    let want = min(remaining, 512)
-                    let page = try await store.readAll(from: next, direction: direction, filter: filter, limit: want)
-                    try await write(page)
-                    remaining -= page.count
-                    guard page.count == want, let last = page.last else { return }
-                    guard let following = direction == .forwards ? last.position.next : last.position.previous
-                    else { return }
-                    next = following
-                }
+            return ndjson(from: from, limit: limit, following: following) { [store] next, want in
+                try await store.readAll(from: next, direction: direction, filter: filter, limit: want)
             }
         }
         let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
         let events = try await store.readAll(from: from, direction: direction, filter: filter, limit: limit)
-        let next: UInt64? =
-            events.count == limit && limit > 0
-            ? (direction == .forwards ? events.last?.position.next?.value : events.last?.position.previous?.value)
-            : nil
+        let next = events.count == limit && limit > 0 ? events.last.flatMap(following)?.value : nil
         return Self.json(Self.page(events, next: next))
     }
 
@@ -646,6 +624,9 @@ final class API: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw EventStoreError(.limitExceeded, "The body is \(length) bytes; the most accepted is \(limit).")
         }
+        // Not a check as each part arrives: the loop would only notice on the next part, and Hummingbird
+        // would go on reading (draining) the trickled body before closing. Cancelling the collecting
+        // task ends the body's stream, so the connection closes at once.
         let body = request.body
         let timeout = configuration.bodyTimeout
         do {
@@ -721,8 +702,13 @@ final class API: Sendable {
     }
 
     /// A streamed NDJSON answer: one event per line, written page by page as the client reads.
-    private func ndjson(
-        _ produce: @escaping @Sendable (_ write: ([RecordedEvent]) async throws -> Void) async throws -> Void
+    /// Up to `limit` events as NDJSON, read a page of at most 512 at a time from `start` by `read(cursor,
+    /// count)`; the cursor after a page is `following` its last event (nil: the end was reached).
+    private func ndjson<Cursor: Sendable>(
+        from start: Cursor?,
+        limit: Int,
+        following: @escaping @Sendable (RecordedEvent) -> Cursor?,
+        read: @escaping @Sendable (_ cursor: Cursor?, _ count: Int) async throws -> [RecordedEvent]
     ) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/x-ndjson"
@@ -730,13 +716,20 @@ final class API: Sendable {
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 var sink = writer
-                try await produce { events in
+                var next = start
+                var remaining = limit
+                while remaining > 0 {
+                    let want = min(remaining, 512)
+                    let page = try await read(next, want)
                     var bytes: [UInt8] = []
-                    for event in events {
+                    for event in page {
                         bytes.append(contentsOf: WireFormat.encode(event))
                         bytes.append(0x0A)
                     }
                     try await sink.write(ByteBuffer(bytes: bytes))
+                    remaining -= page.count
+                    guard page.count == want, let last = page.last, let cursor = following(last) else { break }
+                    next = cursor
                 }
                 try await sink.finish(nil)
             })

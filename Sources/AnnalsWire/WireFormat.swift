@@ -114,7 +114,7 @@ public enum WireFormat {
             writer.member("dataBase64", data.base64EncodedString())
         }
         if metadata.isEmpty {
-        } else if isEmbeddable(metadata), metadata != Data("null".utf8) {
+        } else if isEmbeddable(metadata), !metadata.elementsEqual("null".utf8) {
             writer.key("metadata")
             writer.raw(metadata)
         } else {
@@ -127,9 +127,9 @@ public enum WireFormat {
     /// Anything else travels as base64, still byte for byte.
     static func isEmbeddable(_ bytes: Data) -> Bool {
         guard let first = bytes.first, let last = bytes.last else { return false }
-        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
-        if whitespace.contains(first) || whitespace.contains(last) { return false }
-        if bytes.contains(0x0A) || bytes.contains(0x0D) { return false }
+        // Line breaks anywhere (so also at the ends); spaces and tabs at the ends.
+        if first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 { return false }
+        if bytes.contains(where: { $0 == 0x0A || $0 == 0x0D }) { return false }
         return JSONNode.isValid(bytes)
     }
 

@@ -9,23 +9,6 @@ import Testing
     import Glibc
 #endif
 
-/// The `annals` binary built beside the tests.
-enum AnnalsBinary {
-    static var path: String {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var directory = testBinary.deletingLastPathComponent()
-        // An .xctest bundle on macOS nests the executable three levels down.
-        while directory.pathComponents.count > 1,
-            !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("annals").path)
-        {
-            let parent = directory.deletingLastPathComponent()
-            if parent == directory || directory.lastPathComponent == ".build" { break }
-            directory = parent
-        }
-        return directory.appendingPathComponent("annals").path
-    }
-}
-
 @Suite("File store: killing the writer process")
 struct CrashTests {
     struct Acknowledgement: Decodable {
@@ -43,7 +26,7 @@ struct CrashTests {
 
     @Test("every acknowledged event survives SIGKILL at a random moment, then reopening", .timeLimit(.minutes(5)))
     func killAtRandom() async throws {
-        let binary = AnnalsBinary.path
+        let binary = Child.binary
         try #require(
             FileManager.default.isExecutableFile(atPath: binary), "the annals binary is not built at \(binary)")
         var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))

@@ -169,12 +169,7 @@ struct PostgresGroupCommitTests {
                         try appends.map { PendingAppend(events: $1, stream: try StreamName($0), expected: .any) },
                         recordedAt: Date(), channel: "annals_test_unused")
                     try await connection.query(
-                        """
-                        SELECT count(*) FROM \(unescaped: store.schema).append_group(
-                            \(call.streams), \(call.categories), \(call.kinds), \(call.expectations), \(call.counts),
-                            \(call.ids), \(call.types), \(call.contentTypes), \(call.data), \(call.metadata),
-                            \(call.recordedAt), \(call.channel))
-                        """, logger: logger)
+                        call.query(calling: "SELECT count(*) FROM \(store.schema).append_group"), logger: logger)
                 }
                 func events(_ count: Int) -> [EventData] {
                     (0..<count).map { EventData(type: "Scanned", data: Data("{\"n\":\($0)}".utf8)) }

@@ -18,10 +18,8 @@ struct ServeCommandTests {
     func lifecycle() async throws {
         let data = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let first = try Child(arguments: ["serve", "--data", data, "--port", "0"])
-        let banner = try await first.line(containing: "serving")
-        let token = try #require(first.output.firstMatch(of: /annals_[A-Za-z0-9_-]+/).map { String($0.0) })
-        let url = try #require(banner.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
+        let (first, url, printed) = try await Child.serve(data: data)
+        let token = try #require(printed)
         let store = try RemoteEventStore(url: url, token: token)
         let stream = try StreamName("serve-1")
         let written = try await store.append(
@@ -53,10 +51,8 @@ struct ServeCommandTests {
         subscription.cancel()
         #expect(await subscription.value >= 1)
 
-        let second = try Child(arguments: ["serve", "--data", data, "--port", "0"])
-        let again = try await second.line(containing: "serving")
+        let (second, secondURL, _) = try await Child.serve(data: data)
         #expect(!second.output.contains("Created the first admin token"), "a token is created on the first start only")
-        let secondURL = try #require(again.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
         let reopened = try RemoteEventStore(url: secondURL, token: token)
         let events = try await reopened.read(stream)
         #expect(events.map(\.position) == [written.firstPosition])
@@ -70,10 +66,8 @@ struct ServeCommandTests {
     func noGrowthUnderBadInput() async throws {
         let data = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let child = try Child(arguments: ["serve", "--data", data, "--port", "0", "--log-level", "warning"])
-        let banner = try await child.line(containing: "serving")
-        let token = try #require(child.output.firstMatch(of: /annals_[A-Za-z0-9_-]+/).map { String($0.0) })
-        let url = try #require(banner.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
+        let (child, url, printed) = try await Child.serve(data: data, ["--log-level", "warning"])
+        let token = try #require(printed)
         let deep = String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
         let bodies = [
             deep, "{oops", String(repeating: "x", count: 200_000), #"[{"type":"\ud800","data":1}]"#, "[]",

@@ -49,10 +49,8 @@ struct TLSAndCLITests {
     func cliAgainstServer() async throws {
         let data = NSTemporaryDirectory() + "annals-cli-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let server = try Child(arguments: ["serve", "--data", data, "--port", "0"])
-        let banner = try await server.line(containing: "serving")
-        let admin = try #require(server.output.firstMatch(of: /annals_[A-Za-z0-9_-]+/).map { String($0.0) })
-        let url = try #require(banner.firstMatch(of: /http:\/\/127\.0\.0\.1:\d+/).map { String($0.0) })
+        let (server, url, printed) = try await Child.serve(data: data)
+        let admin = try #require(printed)
         let remote = ["--server", url]
 
         let created = try Child(

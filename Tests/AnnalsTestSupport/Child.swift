@@ -7,13 +7,17 @@ import Foundation
 
 /// The `annals` binary as a child process, its standard output and error read through one pipe.
 public final class Child: @unchecked Sendable {
+    /// The `annals` binary built beside the tests (an .xctest bundle on macOS nests the test
+    /// executable a few levels down).
     public static var binary: String {
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent()
         while directory.pathComponents.count > 1,
             !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("annals").path)
         {
-            directory = directory.deletingLastPathComponent()
+            let parent = directory.deletingLastPathComponent()
+            if parent == directory || directory.lastPathComponent == ".build" { break }
+            directory = parent
         }
         return directory.appendingPathComponent("annals").path
     }
@@ -116,5 +120,21 @@ public func offThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
             continuation.resume(with: Result { try body() })
         }
         thread.start()
+    }
+}
+
+extension Child {
+    /// `annals serve --data data --port 0` (then `extra`), once it is serving: the child, the URL its
+    /// banner names, and the first admin token it printed (nil when the store had tokens already).
+    public static func serve(data: String, _ extra: [String] = []) async throws -> (
+        child: Child, url: String, token: String?
+    ) {
+        let child = try Child(arguments: ["serve", "--data", data, "--port", "0"] + extra)
+        let banner = try await child.line(containing: "serving")
+        guard let url = banner.firstMatch(of: /https?:\/\/127\.0\.0\.1:\d+/).map({ String($0.0) }) else {
+            throw EventStoreError(.unavailable, "annals serve printed no URL: \(child.output)")
+        }
+        let token = child.output.firstMatch(of: /annals_[A-Za-z0-9_-]+/).map { String($0.0) }
+        return (child, url, token)
     }
 }
