@@ -66,31 +66,20 @@ struct CrashTests {
         throws
         -> (lines: [String], killed: Bool, status: Int32)
     {
-        // posix_spawn and waitpid, not Foundation's Process: Process's SIGCHLD handling was seen to leave
+        // Spawn (posix_spawn and waitpid), not Foundation's Process: Process's SIGCHLD handling was seen to leave
         // other tests' timers and child processes waiting forever.
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { throw DurabilityFailure("pipe() failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[1])
-        let arguments = [
-            binary, "crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536",
-        ]
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
-        close(pipeEnds[1])
-        guard spawned == 0 else {
-            close(pipeEnds[0])
-            throw DurabilityFailure("cannot start \(binary): errno \(spawned)")
+        let (fd, write) = try Spawn.pipe()
+        let pid: pid_t
+        do {
+            defer { close(write) }
+            pid = try Spawn.start(
+                binary,
+                ["crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536"],
+                output: .descriptor(write), error: .null)
+        } catch {
+            close(fd)
+            throw error
         }
-        let fd = pipeEnds[0]
         defer { close(fd) }
         var pending = [UInt8]()
         var lines: [String] = []
@@ -111,8 +100,6 @@ struct CrashTests {
                 killed = true
             }
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (lines, killed, status)
+        return (lines, killed, Spawn.exitCode(of: pid) ?? -1)
     }
 }

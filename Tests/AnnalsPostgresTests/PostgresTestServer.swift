@@ -1,3 +1,4 @@
+import AnnalsTestSupport
 import Foundation
 import Synchronization
 
@@ -98,33 +99,25 @@ final class PostgresTestServer: Sendable {
         }
     }
 
-    /// Runs a command to completion with `posix_spawn` and `waitpid`, its output going to a file.
+    /// Runs a command to completion, its output going to a file.
     ///
     /// Not Foundation's `Process`: `pg_ctl start` leaves a daemon behind, and `Process` on Linux was
-    /// seen to miss the command's exit then and wait forever.
+    /// seen to miss the command's exit then and wait forever. ``Spawn`` also keeps the daemon from
+    /// inheriting other tests' pipes (it would hold them open until the end of the run).
     private static func run(_ command: String, _ arguments: [String]) throws {
         let outputPath = NSTemporaryDirectory() + "annals-pg-output-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([command] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command, &actions, nil, argv, environ)
-        guard spawned == 0 else { throw Failure(description: "cannot run \(command): errno \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw Failure(description: "waitpid failed: errno \(errno)") }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(command, arguments, output: .file(outputPath))
+        } catch {
+            throw Failure(description: "\(error)")
         }
-        let exited = (status & 0x7F) == 0
-        let code = (status >> 8) & 0xFF
-        guard exited, code == 0 else {
+        let code = Spawn.exitCode(of: pid)
+        guard code == 0 else {
             let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-            throw Failure(description: "\(command) \(arguments.joined(separator: " ")) failed (\(status)): \(text)")
+            throw Failure(
+                description: "\(command) \(arguments.joined(separator: " ")) failed (\(code ?? -1)): \(text)")
         }
     }
 

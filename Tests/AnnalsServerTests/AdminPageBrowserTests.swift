@@ -64,38 +64,30 @@ final class Browser: @unchecked Sendable {
 
     init(path: String) throws {
         profile = NSTemporaryDirectory() + "annals-chromium-\(UUID().uuidString)"
-        var input: [Int32] = [0, 0]
-        var output: [Int32] = [0, 0]
-        guard pipe(&input) == 0, pipe(&output) == 0 else { throw EventStoreError(.unavailable, "pipe() failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, input[0], 3)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 4)
-        for fd in input + output { posix_spawn_file_actions_addclose(&actions, fd) }
+        let input = try Spawn.pipe()
+        let output = try Spawn.pipe()
+        defer {
+            Glibc.close(input.read)
+            Glibc.close(output.write)
+        }
         let arguments = [
-            path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--remote-debugging-pipe", "--user-data-dir=\(profile)", "about:blank",
         ]
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
-        Glibc.close(input[0])
-        Glibc.close(output[1])
-        guard spawned == 0 else { throw EventStoreError(.unavailable, "cannot start \(path): errno \(spawned)") }
-        self.pid = pid
-        toBrowser = input[1]
-        fromBrowser = output[0]
+        do {
+            pid = try Spawn.start(path, arguments, output: .null, error: .null, extra: [input.read, output.write])
+        } catch {
+            Glibc.close(input.write)
+            Glibc.close(output.read)
+            throw error
+        }
+        toBrowser = input.write
+        fromBrowser = output.read
     }
 
     func close() {
         kill(pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = Spawn.exitCode(of: pid)
         Glibc.close(toBrowser)
         Glibc.close(fromBrowser)
         try? FileManager.default.removeItem(atPath: profile)

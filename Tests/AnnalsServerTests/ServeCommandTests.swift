@@ -46,7 +46,7 @@ struct ServeCommandTests {
         first.signal(SIGTERM)
         let status = (try await first.exit())
         #expect(status == 0, "exit status \(status); output: \(first.output)")
-        #expect(ContinuousClock.now - stopped < .seconds(10))
+        #expect(ContinuousClock.now - stopped < .seconds(10), "output: \(first.output)")
         #expect(first.output.contains("Annals stopped"))
         subscription.cancel()
         #expect(await subscription.value >= 1)

@@ -29,31 +29,15 @@ public final class Child: @unchecked Sendable {
 
     /// Starts `executable` (the `annals` binary by default) with `arguments`.
     public init(executable: String = Child.binary, arguments: [String], environment: [String: String] = [:]) throws {
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { throw EventStoreError(.unavailable, "pipe() failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, ends[1], 2)
-        posix_spawn_file_actions_addclose(&actions, ends[0])
-        posix_spawn_file_actions_addclose(&actions, ends[1])
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        var variables = ProcessInfo.processInfo.environment
-        for (name, value) in environment { variables[name] = value }
-        let envp = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for pointer in envp { free(pointer) } }
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        Glibc.close(ends[1])
-        guard spawned == 0 else {
-            Glibc.close(ends[0])
-            throw EventStoreError(.unavailable, "cannot start \(executable): errno \(spawned)")
+        let (read, write) = try Spawn.pipe()
+        defer { Glibc.close(write) }
+        do {
+            pid = try Spawn.start(executable, arguments, environment: environment, output: .descriptor(write))
+        } catch {
+            Glibc.close(read)
+            throw error
         }
-        self.pid = pid
-        fd = ends[0]
+        fd = read
     }
 
     deinit {
@@ -77,13 +61,19 @@ public final class Child: @unchecked Sendable {
     /// Reads what is available; false at end of output.
     @discardableResult
     public func readSome(timeoutMilliseconds: Int32) -> Bool {
+        read(timeoutMilliseconds: timeoutMilliseconds) != .ended
+    }
+
+    private enum ReadResult { case some, nothing, ended }
+
+    private func read(timeoutMilliseconds: Int32) -> ReadResult {
         var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard Glibc.poll(&poll, 1, timeoutMilliseconds) > 0 else { return true }
+        guard Glibc.poll(&poll, 1, timeoutMilliseconds) > 0 else { return .nothing }
         var buffer = [UInt8](repeating: 0, count: 8192)
-        let got = read(fd, &buffer, buffer.count)
-        guard got > 0 else { return false }
+        let got = Glibc.read(fd, &buffer, buffer.count)
+        guard got > 0 else { return got < 0 && errno == EINTR ? .nothing : .ended }
         output += String(decoding: buffer[0..<got], as: UTF8.self)
-        return true
+        return .some
     }
 
     public func signal(_ signal: Int32) {
@@ -100,15 +90,20 @@ public final class Child: @unchecked Sendable {
         try await offThread { try self.waitForLine(containing: text) }
     }
 
-    /// Waits for the exit (reading the rest of the output); returns the exit status.
+    /// Waits for the exit (reading the output meanwhile, and what is left of it after); returns the
+    /// exit status. The exit ends the wait, not the end of the output: a process the child started
+    /// may hold the pipe open after it.
     public func wait() -> Int32 {
         if let exitStatus { return exitStatus }
-        while readSome(timeoutMilliseconds: 30_000) {}
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        exitStatus = code
-        return code
+        var ended = false
+        while true {
+            if !ended { ended = read(timeoutMilliseconds: 100) == .ended }
+            if let code = Spawn.exitCode(of: pid, blocking: ended) {
+                if !ended { while read(timeoutMilliseconds: 0) == .some {} }
+                exitStatus = code
+                return code
+            }
+        }
     }
 }
 
