@@ -421,5 +421,124 @@ enum Schema {
             $$;
             """,
         ],
+        // 4: a group of one append in four statements (append_one), the case of a writer awaiting each append.
+        [
+            """
+            -- One append, the whole group when a group has one (the case of a writer awaiting each append):
+            -- four statements instead of append_group's eleven. Advances the counter first (taking its lock until
+            -- the transaction ends), so a refused append must be rolled back by the caller. status as
+            -- append_events, or -1: an id was seen before, or the stream was created meanwhile; the caller rolls
+            -- back and appends through append_group, whose rules cover retries.
+            CREATE FUNCTION $S.append_one(
+                p_stream text, p_category text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
+                p_content smallint[], p_data bytea[], p_metadata bytea[], p_recorded_at timestamptz, p_channel text
+            ) RETURNS TABLE (status integer, first_revision bigint, first_position bigint, actual_revision bigint,
+                             next_position bigint)
+            LANGUAGE plpgsql
+            SET plan_cache_mode = force_generic_plan
+            SET enable_seqscan = off
+            SET enable_hashjoin = off
+            SET enable_mergejoin = off
+            AS $$
+            DECLARE
+                n integer := cardinality(p_ids);
+                start_position bigint;
+                last bigint;
+                s RECORD;
+            BEGIN
+                IF current_setting('transaction_isolation') <> 'read committed' THEN
+                    RAISE EXCEPTION 'append_one needs READ COMMITTED, not %', current_setting('transaction_isolation')
+                        USING ERRCODE = 'invalid_transaction_state';
+                END IF;
+                UPDATE $S.counter c0 SET next_position = c0.next_position + n WHERE c0.id = 1
+                RETURNING c0.next_position - n INTO start_position;
+                IF EXISTS (SELECT 1 FROM $S.events e WHERE e.event_id = ANY(p_ids)) THEN
+                    RETURN QUERY SELECT -1, NULL::bigint, NULL::bigint, NULL::bigint, start_position;
+                    RETURN;
+                END IF;
+                UPDATE $S.streams s2 SET last_revision = coalesce(s2.last_revision + 1, 0) + n - 1, is_deleted = false
+                WHERE s2.name = p_stream AND NOT s2.is_tombstoned
+                  AND (p_kind = 0
+                       OR (p_kind = 1 AND (s2.last_revision IS NULL OR s2.is_deleted))
+                       OR (p_kind = 2 AND s2.last_revision IS NOT NULL AND NOT s2.is_deleted)
+                       OR (p_kind = 3 AND s2.last_revision IS NOT DISTINCT FROM p_expected))
+                RETURNING s2.last_revision INTO last;
+                IF NOT FOUND THEN
+                    SELECT s2.last_revision, s2.is_tombstoned INTO s FROM $S.streams s2 WHERE s2.name = p_stream FOR UPDATE;
+                    IF FOUND THEN
+                        RETURN QUERY SELECT CASE WHEN s.is_tombstoned THEN 3 ELSE 2 END, NULL::bigint, NULL::bigint,
+                            s.last_revision, start_position;
+                        RETURN;
+                    ELSIF p_kind IN (2, 3) THEN
+                        RETURN QUERY SELECT 2, NULL::bigint, NULL::bigint, NULL::bigint, start_position;
+                        RETURN;
+                    END IF;
+                    INSERT INTO $S.streams (name, last_revision) VALUES (p_stream, n - 1) ON CONFLICT (name) DO NOTHING;
+                    IF NOT FOUND THEN
+                        RETURN QUERY SELECT -1, NULL::bigint, NULL::bigint, NULL::bigint, start_position;
+                        RETURN;
+                    END IF;
+                    last := n - 1;
+                END IF;
+                INSERT INTO $S.events (position, event_id, stream_name, category, revision, type, content_type, data, metadata,
+                                       recorded_at)
+                SELECT start_position + i.ord - 1, i.id, p_stream, p_category, last - n + i.ord, p_types[i.ord], p_content[i.ord],
+                       p_data[i.ord], p_metadata[i.ord], p_recorded_at
+                FROM unnest(p_ids) WITH ORDINALITY AS i(id, ord);
+                PERFORM pg_notify(p_channel, (start_position + n)::text);
+                RETURN QUERY SELECT 0, last - n + 1, start_position, NULL::bigint, start_position + n;
+            END;
+            $$;
+            """,
+            """
+            -- append_group_commit with a short path for a group of one append (append_one), rolled back when that
+            -- append is refused (append_one advanced the counter first), or handed to append_group when append_one
+            -- answers -1.
+            CREATE OR REPLACE PROCEDURE $S.append_group_commit(
+                p_streams text[], p_categories text[], p_expected_kinds integer[], p_expected bigint[], p_counts integer[],
+                p_ids uuid[], p_types text[], p_content smallint[], p_data bytea[], p_metadata bytea[],
+                p_recorded_at timestamptz, p_channel text,
+                INOUT statuses integer[] DEFAULT NULL, INOUT first_revisions bigint[] DEFAULT NULL,
+                INOUT first_positions bigint[] DEFAULT NULL, INOUT actual_revisions bigint[] DEFAULT NULL,
+                INOUT conflict_ids uuid[] DEFAULT NULL, INOUT head bigint DEFAULT NULL
+            )
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                one RECORD;
+            BEGIN
+                IF cardinality(p_streams) = 1 AND cardinality(p_ids) >= 1 AND p_counts[1] = cardinality(p_ids) THEN
+                    SELECT * INTO one FROM $S.append_one(p_streams[1], p_categories[1], p_expected_kinds[1], p_expected[1],
+                                                         p_ids, p_types, p_content, p_data, p_metadata, p_recorded_at,
+                                                         p_channel);
+                    IF one.status >= 0 THEN
+                        statuses := ARRAY[one.status];
+                        first_revisions := ARRAY[coalesce(one.first_revision, -1)];
+                        first_positions := ARRAY[coalesce(one.first_position, -1)];
+                        actual_revisions := ARRAY[coalesce(one.actual_revision, -1)];
+                        conflict_ids := ARRAY['00000000-0000-0000-0000-000000000000'::uuid];
+                        head := one.next_position;
+                        IF one.status = 0 THEN
+                            COMMIT;
+                        ELSE
+                            ROLLBACK;
+                        END IF;
+                        RETURN;
+                    END IF;
+                    ROLLBACK;
+                END IF;
+                SELECT array_agg(g.status ORDER BY g.ord), array_agg(coalesce(g.first_revision, -1) ORDER BY g.ord),
+                       array_agg(coalesce(g.first_position, -1) ORDER BY g.ord),
+                       array_agg(coalesce(g.actual_revision, -1) ORDER BY g.ord),
+                       array_agg(coalesce(g.conflict_id, '00000000-0000-0000-0000-000000000000') ORDER BY g.ord),
+                       (array_agg(g.next_position ORDER BY g.ord DESC))[1]
+                INTO statuses, first_revisions, first_positions, actual_revisions, conflict_ids, head
+                FROM $S.append_group(p_streams, p_categories, p_expected_kinds, p_expected, p_counts, p_ids, p_types,
+                                     p_content, p_data, p_metadata, p_recorded_at, p_channel) WITH ORDINALITY
+                     AS g(status, first_revision, first_position, actual_revision, conflict_id, next_position, ord);
+                COMMIT;
+            END;
+            $$;
+            """,
+        ],
     ]
 }
