@@ -17,7 +17,7 @@ func withDeadline<T: Sendable>(
             .failure(
                 EventStoreError(
                     .unavailable,
-                    "PostgreSQL did not answer within \(timeout); what was asked may or may not have taken effect.")))
+                    "PostgreSQL did not answer within \(timeout) (a write may or may not have taken effect).")))
     }
     defer { timer.cancel() }
     return try await withTaskCancellationHandler {

@@ -23,24 +23,45 @@ extension PostgresEventStore {
         )
     }
 
+    /// One page of events (every read is made of these), under ``Configuration/readTimeout``.
     func events(_ query: PostgresQuery) async throws -> [RecordedEvent] {
-        var events: [RecordedEvent] = []
-        for try await row in try await client.query(query, logger: logger).decode(EventRow.self) {
-            events.append(try Self.recorded(row))
+        try await bounded { [self] in
+            var events: [RecordedEvent] = []
+            for try await row in try await client.query(query, logger: logger).decode(EventRow.self) {
+                events.append(try Self.recorded(row))
+            }
+            return events
         }
-        return events
     }
 
     func streamRow(_ stream: StreamName) async throws -> StreamRow? {
-        let rows = try await client.query(
+        try await streamRows(
             """
             SELECT name, last_revision, is_deleted, is_tombstoned, metadata
             FROM \(unescaped: schema).streams WHERE name = \(stream.rawValue)
-            """,
-            logger: logger
-        )
-        for try await row in rows.decode((String, Int64?, Bool, Bool, Data?).self) { return try StreamRow(row) }
-        return nil
+            """
+        ).first
+    }
+
+    /// Rows of `streams` (all of the query's columns, in `StreamRow`'s order), under the read deadline.
+    func streamRows(_ query: PostgresQuery) async throws -> [StreamRow] {
+        try await bounded { [self] in
+            var rows: [StreamRow] = []
+            for try await row in try await client.query(query, logger: logger).decode(
+                (String, Int64?, Bool, Bool, Data?).self)
+            {
+                rows.append(try StreamRow(row))
+            }
+            return rows
+        }
+    }
+
+    /// One number (a count, an order), or nil when the query gives no row, under the read deadline.
+    func number(_ query: PostgresQuery) async throws -> Int64? {
+        try await bounded { [self] in
+            for try await value in try await client.query(query, logger: logger).decode(Int64.self) { return value }
+            return nil
+        }
     }
 
     public func read(
@@ -164,15 +185,12 @@ extension PostgresEventStore {
             if first <= last {
                 if let maxAge = row.metadata.maxAge {
                     let since = Date().addingTimeInterval(-Double(maxAge))
-                    for try await count in try await client.query(
+                    let count = try await number(
                         """
                         SELECT count(*) FROM \(unescaped: schema).events
                         WHERE stream_name = \(row.name.rawValue) AND revision >= \(Int64(first)) AND recorded_at >= \(since)
-                        """,
-                        logger: logger
-                    ).decode(Int64.self) {
-                        visible = UInt64(max(0, count))
-                    }
+                        """)
+                    visible = UInt64(max(0, count ?? 0))
                 } else {
                     visible = last - first + 1
                 }
@@ -193,26 +211,17 @@ extension PostgresEventStore {
         do {
             var start: Int64 = 0
             if let after {
-                var found = false
-                for try await order in try await client.query(
-                    "SELECT creation_order FROM \(unescaped: schema).streams WHERE name = \(after.rawValue)",
-                    logger: logger
-                ).decode(Int64.self) {
-                    start = order
-                    found = true
-                }
-                if !found { return [] }
+                guard
+                    let order = try await number(
+                        "SELECT creation_order FROM \(unescaped: schema).streams WHERE name = \(after.rawValue)")
+                else { return [] }
+                start = order
             }
-            var rows: [StreamRow] = []
-            for try await row in try await client.query(
+            let rows = try await streamRows(
                 """
                 SELECT name, last_revision, is_deleted, is_tombstoned, metadata FROM \(unescaped: schema).streams
                 WHERE creation_order > \(start) ORDER BY creation_order LIMIT \(Int64(limit))
-                """,
-                logger: logger
-            ).decode((String, Int64?, Bool, Bool, Data?).self) {
-                rows.append(try StreamRow(row))
-            }
+                """)
             var result: [StreamInfo] = []
             for row in rows { result.append(try await info(row)) }
             return result

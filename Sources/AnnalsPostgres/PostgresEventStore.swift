@@ -41,6 +41,10 @@ public final class PostgresEventStore: EventStore, Service {
         /// append fails with `unavailable` ("may or may not have been committed"): retrying it with the
         /// same event ids is safe.
         public var appendTimeout: Duration
+        /// The longest a read may take (``PostgresEventStore/read(_:from:direction:limit:)``,
+        /// `readAll`, `streamInfo`, `listStreams`, the head), connection lease included. Past it the
+        /// read fails with `unavailable`; a subscription then ends with that error.
+        public var readTimeout: Duration
         public var logger: Logger
         /// Told about each group commit (for metrics); nil by default.
         public var commitObserver: CommitObserver?
@@ -52,9 +56,11 @@ public final class PostgresEventStore: EventStore, Service {
             pollInterval: Duration = .milliseconds(500),
             maximumConnections: Int = 20,
             appendTimeout: Duration = .seconds(30),
+            readTimeout: Duration = .seconds(30),
             logger: Logger = Logger(label: "annals.postgres")
         ) {
             self.appendTimeout = appendTimeout
+            self.readTimeout = readTimeout
             self.schema = schema
             self.limits = limits
             self.subscriptionPageSize = subscriptionPageSize
@@ -220,10 +226,15 @@ public final class PostgresEventStore: EventStore, Service {
 
     /// The committed head: the position the next event will get.
     func currentHead() async throws -> UInt64 {
-        let rows = try await client.query(
-            "SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1", logger: logger)
-        for try await value in rows.decode(Int64.self) { return UInt64(max(0, value)) }
-        throw EventStoreError(.unavailable, "The store's counter row is missing; run migrate().")
+        guard let head = try await number("SELECT next_position FROM \(unescaped: schema).counter WHERE id = 1") else {
+            throw EventStoreError(.unavailable, "The store's counter row is missing; run migrate().")
+        }
+        return UInt64(max(0, head))
+    }
+
+    /// A read under ``Configuration/readTimeout``.
+    func bounded<T: Sendable>(_ read: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withDeadline(configuration.readTimeout, read)
     }
 
     public func headPosition() async throws -> Position {

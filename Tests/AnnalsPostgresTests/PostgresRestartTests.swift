@@ -28,6 +28,27 @@ struct PostgresRestartTests {
         // into a failure the writers retry.
         configuration.appendTimeout = .seconds(5)
         try await PostgresEventStore.withStore(url: server.url, configuration: configuration) { store in
+            // A live $all subscriber across the restart that, as an application would, subscribes again
+            // after its last position when the subscription fails.
+            let delivered = Shared<[RecordedEvent]>([])
+            let resubscribed = Shared(0)
+            let subscriber = Task {
+                while !Task.isCancelled {
+                    let start: SubscriptionStart =
+                        delivered.withLock { $0.last }.map { .afterPosition($0.position) }
+                        ?? .beginning
+                    do {
+                        for try await event in store.subscribe(to: .all, from: start) {
+                            delivered.withLock { $0.append(event) }
+                        }
+                        return
+                    } catch {
+                        resubscribed.withLock { $0 += 1 }
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+            }
+            defer { subscriber.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for writer in 0..<4 {
                     group.addTask {
@@ -104,8 +125,73 @@ struct PostgresRestartTests {
             }
             let after = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max)
             #expect(after.count == log.count, "a retry added events")
+
+            // The subscriber has seen every event once, in order, within a bound.
+            let waitedFrom = ContinuousClock.now
+            while delivered.withLock({ $0.count }) < log.count, ContinuousClock.now - waitedFrom < .seconds(30) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let seen = delivered.withLock { $0 }
+            print(
+                "restart test: the subscriber saw \(seen.count) of \(log.count) events, subscribing again \(resubscribed.withLock { $0 }) times"
+            )
+            #expect(seen.map(\.id) == log.map(\.id), "the subscriber saw \(seen.count) of \(log.count) events")
         }
         let disturbed = retried.withLock { $0 } + spanned.withLock { $0 }
         #expect(disturbed > 0, "the restart must have interrupted or held up some appends")
+    }
+
+    @Test(
+        "a server that stops answering: reads, appends and the head fail within their deadlines, then work again",
+        .timeLimit(.minutes(2)))
+    func unresponsiveServer() async throws {
+        let server = try PostgresTestServer()
+        try server.start()
+        defer { server.remove() }
+        var configuration = PostgresHarness.configuration()
+        configuration.appendTimeout = .seconds(2)
+        configuration.readTimeout = .seconds(2)
+        try await PostgresEventStore.withStore(url: server.url, configuration: configuration) { store in
+            let stream = try StreamName("frozen-1")
+            let first = PostgresOrderingTests.batch(3, 1)
+            _ = try await store.append(first, to: stream, expecting: .noStream)
+            // SIGSTOP on the server and all its processes: connections stay open, nothing answers.
+            let processes = try server.processes()
+            for pid in processes { kill(pid, SIGSTOP) }
+            var resumed = false
+            defer { if !resumed { for pid in processes { kill(pid, SIGCONT) } } }
+            let pending = PostgresOrderingTests.batch(2, 2)
+            for (name, operation) in [
+                ("read", { _ = try await store.read(stream) }),
+                ("readAll", { _ = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: 10) }),
+                ("streamInfo", { _ = try await store.streamInfo(stream) }),
+                ("headPosition", { _ = try await store.headPosition() }),
+                ("append", { _ = try await store.append(pending, to: stream, expecting: .any) }),
+            ] as [(String, () async throws -> Void)] {
+                let started = ContinuousClock.now
+                await #expect(throws: EventStoreError.self, "\(name) while the server is frozen") {
+                    try await operation()
+                }
+                #expect(ContinuousClock.now - started < .seconds(8), "\(name) took \(ContinuousClock.now - started)")
+            }
+            for pid in processes { kill(pid, SIGCONT) }
+            resumed = true
+            // The append that timed out may have been committed once the server went on: retrying it with
+            // the same ids is safe, and must succeed within a bound.
+            let back = ContinuousClock.now
+            while true {
+                do {
+                    _ = try await store.append(pending, to: stream, expecting: .any)
+                    break
+                } catch {
+                    #expect(ContinuousClock.now - back < .seconds(30), "appends still fail: \(error)")
+                    if ContinuousClock.now - back > .seconds(30) { throw error }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            let events = try await store.read(stream)
+            #expect(events.map(\.id) == (first + pending).map(\.id))
+            #expect(try await store.headPosition() == Position(5))
+        }
     }
 }

@@ -81,6 +81,25 @@ final class PostgresTestServer: Sendable {
     }
 
     /// Stops the server; `immediate` is a crash (no checkpoint, recovery on restart).
+    /// The postmaster and every process it started (from `postmaster.pid` and /proc).
+    func processes() throws -> [pid_t] {
+        let text = try String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8)
+        guard let line = text.split(separator: "\n").first, let postmaster = pid_t(line) else {
+            throw Failure(description: "postmaster.pid has no pid: \(text)")
+        }
+        var found = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // pid (comm) state ppid …
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, pid_t(fields[1]) == postmaster { found.append(pid) }
+        }
+        return found
+    }
+
     func stop(mode: String = "fast") {
         try? runAsServerUser(binaries + "/pg_ctl", ["-D", directory + "/data", "-m", mode, "-w", "stop"])
     }
