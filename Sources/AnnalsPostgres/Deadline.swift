@@ -2,16 +2,17 @@ import Annals
 import Synchronization
 
 /// Runs `operation` in its own task and returns its result, or throws `unavailable` once `timeout` has
-/// passed. On timeout (or cancellation of the caller) the operation is cancelled but not awaited: a
-/// driver call that ignores cancellation cannot hold the caller.
+/// passed (never, for nil). On timeout (or cancellation of the caller) the operation is cancelled but
+/// not awaited: a driver call that ignores cancellation cannot hold the caller. (postgres-nio was seen
+/// to leave the first connection lease after a server restart waiting forever, cancelled or not.)
 func withDeadline<T: Sendable>(
-    _ timeout: Duration,
+    _ timeout: Duration?,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let outcome = Outcome<T>()
     let work = Task { outcome.settle(await Result(catching: operation)) }
     let timer = Task {
-        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+        guard let timeout, (try? await Task.sleep(for: timeout)) != nil else { return }
         work.cancel()
         outcome.settle(
             .failure(

@@ -51,12 +51,25 @@ extension PostgresEventStore {
             // Bounded: after a server restart a lease or query can wait forever (seen with postgres-nio
             // 1.33 under load), and every append queued behind the leader would wait with it.
             let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
-                let rows = try await client.query(
-                    call.query(calling: "CALL \(schema).append_group_commit"), logger: logger)
-                for try await row in rows.decode(([Int32], [Int64], [Int64], [Int64], [UUID], Int64?).self) {
-                    return try Self.outcomes(of: group, committed: row)
+                let query = call.query(calling: "CALL \(schema).append_group_commit")
+                func outcomes(_ rows: PostgresRowSequence) async throws -> [Result<AppendResult, EventStoreError>] {
+                    for try await row in rows.decode(([Int32], [Int64], [Int64], [Int64], [UUID], Int64?).self) {
+                        return try Self.outcomes(of: group, committed: row)
+                    }
+                    throw EventStoreError(.unavailable, "append_group_commit answered no row.")
                 }
-                throw EventStoreError(.unavailable, "append_group_commit answered no row.")
+                // The connection run() holds for commits when it is free, else one from the pool.
+                guard let connection = commitConnection.borrow() else {
+                    return try await outcomes(client.query(query, logger: logger))
+                }
+                do {
+                    let result = try await outcomes(connection.query(query, logger: logger))
+                    commitConnection.giveBack(broken: false)
+                    return result
+                } catch {
+                    commitConnection.giveBack(broken: true)
+                    throw error
+                }
             }
             var head: UInt64 = 0
             var written = 0

@@ -35,7 +35,8 @@ public final class PostgresEventStore: EventStore, Service {
         /// How often the head is checked without a notification (a safety net for lost ones).
         public var pollInterval: Duration
         /// The most connections the client that ``PostgresEventStore/withStore(url:configuration:_:)``
-        /// creates may open (its listener needs one; group commit one at a time).
+        /// creates may open, at least 3: `run()` holds one for its listener and one for group commits,
+        /// and reads and transactions use the others.
         public var maximumConnections: Int
         /// The longest an append's group transaction may take, connection lease included. Past it the
         /// append fails with `unavailable` ("may or may not have been committed"): retrying it with the
@@ -65,7 +66,7 @@ public final class PostgresEventStore: EventStore, Service {
             self.limits = limits
             self.subscriptionPageSize = subscriptionPageSize
             self.pollInterval = pollInterval
-            self.maximumConnections = max(2, maximumConnections)
+            self.maximumConnections = max(3, maximumConnections)
             self.logger = logger
         }
     }
@@ -74,6 +75,7 @@ public final class PostgresEventStore: EventStore, Service {
     public let configuration: Configuration
     let notifier = CommitNotifier()
     let batcher = AppendBatcher()
+    let commitConnection = CommitConnection()
     /// The schema name, quoted for SQL.
     let schema: String
     var logger: Logger { configuration.logger }
@@ -176,12 +178,15 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     /// Listens for commits of other processes until cancelled (or graceful shutdown): a dedicated
-    /// connection with `LISTEN`, reconnected after failures, and a periodic check of the head.
+    /// connection with `LISTEN`, reconnected after failures, and a periodic check of the head. Also
+    /// keeps one connection leased for group commits. A client of your own needs a pool of at least
+    /// three connections for this (listener, group commits, everything else).
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.listen() }
                 group.addTask { await self.poll() }
+                group.addTask { await self.holdCommitConnection() }
             }
         }
         // Subscriptions waiting for new events end instead of waiting forever.
@@ -194,18 +199,41 @@ public final class PostgresEventStore: EventStore, Service {
     private func listen() async {
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        // Catch up on what was committed before the LISTEN took effect.
-                        notifier.publish(head: try await currentHead())
-                        for try await notification in notifications {
-                            if let head = UInt64(notification.payload) { notifier.publish(head: head) }
+                // Abandoned, not awaited, when run() is cancelled (see holdCommitConnection()).
+                try await withDeadline(nil) { [self] in
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: channel) { notifications in
+                            // Catch up on what was committed before the LISTEN took effect.
+                            notifier.publish(head: try await currentHead())
+                            for try await notification in notifications {
+                                if let head = UInt64(notification.payload) { notifier.publish(head: head) }
+                            }
                         }
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
                 logger.warning("Notification connection lost; reconnecting", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Keeps one connection leased for group commits (see ``CommitConnection``), leasing another
+    /// when a commit on it fails.
+    private func holdCommitConnection() async {
+        while !Task.isCancelled {
+            do {
+                // Abandoned, not awaited, when run() is cancelled: a lease that never completes must not
+                // hold up the shutdown.
+                try await withDeadline(nil) { [self] in
+                    try await client.withConnection { connection in
+                        if !Task.isCancelled { await commitConnection.hold(connection) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("No connection for group commits yet", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }

@@ -155,9 +155,10 @@ struct PostgresRestartTests {
             let stream = try StreamName("frozen-1")
             let first = PostgresOrderingTests.batch(3, 1)
             _ = try await store.append(first, to: stream, expecting: .noStream)
-            // SIGSTOP on the server and all its processes: connections stay open, nothing answers.
-            let processes = try server.processes()
-            for pid in processes { kill(pid, SIGSTOP) }
+            // SIGSTOP on the server and all its processes: connections stay open, nothing answers. The
+            // postmaster first, so that it forks no backend after the others were found (the store may
+            // be opening a connection right now); then its children, until none is left running.
+            let processes = try await offThread { try server.freeze() }
             var resumed = false
             defer { if !resumed { for pid in processes { kill(pid, SIGCONT) } } }
             let pending = PostgresOrderingTests.batch(2, 2)

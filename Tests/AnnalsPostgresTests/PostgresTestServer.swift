@@ -80,14 +80,38 @@ final class PostgresTestServer: Sendable {
         )
     }
 
-    /// Stops the server; `immediate` is a crash (no checkpoint, recovery on restart).
-    /// The postmaster and every process it started (from `postmaster.pid` and /proc).
-    func processes() throws -> [pid_t] {
+    /// Stops (SIGSTOP) the postmaster, then every process it started, and waits until all of them
+    /// are stopped; returns their pids (SIGCONT them to go on).
+    func freeze() throws -> [pid_t] {
         let text = try String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8)
         guard let line = text.split(separator: "\n").first, let postmaster = pid_t(line) else {
             throw Failure(description: "postmaster.pid has no pid: \(text)")
         }
-        var found = [postmaster]
+        var stopped: [pid_t] = []
+        func stop(_ pid: pid_t) throws {
+            kill(pid, SIGSTOP)
+            stopped.append(pid)
+            for _ in 0..<250 where Self.state(of: pid) != "T" && Self.state(of: pid) != "gone" { usleep(2_000) }
+            guard ["T", "gone"].contains(Self.state(of: pid)) else {
+                throw Failure(description: "process \(pid) did not stop: \(Self.state(of: pid))")
+            }
+        }
+        do {
+            try stop(postmaster)
+            while true {
+                let running = Self.children(of: postmaster).filter { !stopped.contains($0) }
+                if running.isEmpty { return stopped }
+                for pid in running { try stop(pid) }
+            }
+        } catch {
+            for pid in stopped { kill(pid, SIGCONT) }
+            throw error
+        }
+    }
+
+    /// The processes whose parent is `parent` (from /proc).
+    static func children(of parent: pid_t) -> [pid_t] {
+        var found: [pid_t] = []
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = pid_t(entry),
                 let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
@@ -95,11 +119,20 @@ final class PostgresTestServer: Sendable {
             else { continue }
             // pid (comm) state ppid …
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, pid_t(fields[1]) == postmaster { found.append(pid) }
+            if fields.count > 1, pid_t(fields[1]) == parent { found.append(pid) }
         }
         return found
     }
 
+    /// The state letter of a process (R, S, T for stopped, …), or "gone".
+    static func state(of pid: pid_t) -> String {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return "gone" }
+        return stat[stat.index(after: close)...].split(separator: " ").first.map(String.init) ?? "gone"
+    }
+
+    /// Stops the server; `immediate` is a crash (no checkpoint, recovery on restart).
     func stop(mode: String = "fast") {
         try? runAsServerUser(binaries + "/pg_ctl", ["-D", directory + "/data", "-m", mode, "-w", "stop"])
     }

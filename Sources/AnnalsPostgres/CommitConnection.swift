@@ -1,0 +1,74 @@
+import PostgresNIO
+import Synchronization
+
+/// A connection that ``PostgresEventStore/run()`` keeps leased for group commits, so that a commit
+/// does not lease one from the pool each time (measured: about 15 % of the rate of one-event appends
+/// awaited one by one).
+///
+/// A commit borrows it when it is free (else it uses the pool as before) and gives it back. A
+/// commit that fails gives it back as broken: the holder then returns it to the pool and leases
+/// another. When the holder is cancelled it waits for a borrowed connection to come back first.
+final class CommitConnection: Sendable {
+    private struct State {
+        var connection: PostgresConnection?
+        var isBorrowed = false
+        var isBroken = false
+        var isClosing = false
+        var holder: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// The held connection, if there is one and nobody else has it.
+    func borrow() -> PostgresConnection? {
+        state.withLock { state in
+            guard let connection = state.connection, !state.isBorrowed, !state.isBroken, !state.isClosing else {
+                return nil
+            }
+            state.isBorrowed = true
+            return connection
+        }
+    }
+
+    /// Gives back what ``borrow()`` returned; `broken` after any failure on it.
+    func giveBack(broken: Bool) {
+        let holder = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.isBorrowed = false
+            if broken { state.isBroken = true }
+            guard state.isBroken || state.isClosing else { return nil }
+            defer { state.holder = nil }
+            return state.holder
+        }
+        holder?.resume()
+    }
+
+    /// Offers `connection` for commits until it breaks or the calling task is cancelled (and it is
+    /// not borrowed then), and returns.
+    func hold(_ connection: PostgresConnection) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state in
+                    state.connection = connection
+                    state.isBroken = false
+                    state.isBorrowed = false
+                    if state.isClosing || Task.isCancelled { return true }
+                    state.holder = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            let holder = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.isClosing = true
+                guard !state.isBorrowed else { return nil }
+                defer { state.holder = nil }
+                return state.holder
+            }
+            holder?.resume()
+        }
+        state.withLock { state in
+            state.connection = nil
+            state.isClosing = false
+        }
+    }
+}
