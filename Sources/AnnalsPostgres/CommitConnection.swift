@@ -19,15 +19,23 @@ final class CommitConnection: Sendable {
 
     private let state = Mutex(State())
 
-    /// The held connection, if there is one and nobody else has it.
+    /// The held connection, if there is one, nobody else has it and it is open. One found closed (the
+    /// server restarted, say) is handed back to be replaced, and the commit uses the pool.
     func borrow() -> PostgresConnection? {
-        state.withLock { state in
+        let (connection, holder) = state.withLock { state -> (PostgresConnection?, CheckedContinuation<Void, Never>?) in
             guard let connection = state.connection, !state.isBorrowed, !state.isBroken, !state.isClosing else {
-                return nil
+                return (nil, nil)
+            }
+            if connection.isClosed {
+                state.isBroken = true
+                defer { state.holder = nil }
+                return (nil, state.holder)
             }
             state.isBorrowed = true
-            return connection
+            return (connection, nil)
         }
+        holder?.resume()
+        return connection
     }
 
     /// Gives back what ``borrow()`` returned; `broken` after any failure on it.
