@@ -39,7 +39,9 @@ extension PostgresEventStore {
 
     /// Commits a group of appends in one round trip: `CALL append_group_commit(…)` locks the counter row,
     /// appends each in order (`append_group`), advances the counter, notifies and commits — inside the
-    /// procedure, so the reply comes only once the commit is durable.
+    /// procedure, so the reply comes only once the commit is durable. A group of one append is
+    /// `CALL append_one_commit(…)` instead (four statements); only when that one answers -1 (ids seen
+    /// before: a retry) does it take a second round trip, through `append_group_commit`.
     ///
     /// Not a plain `SELECT append_group(…)` in autocommit: postgres-nio completes a query at the server's
     /// CommandComplete, which comes before an implicit commit, so the append would be acknowledged
@@ -51,24 +53,18 @@ extension PostgresEventStore {
             // Bounded: after a server restart a lease or query can wait forever (seen with postgres-nio
             // 1.33 under load), and every append queued behind the leader would wait with it.
             let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
-                let query = call.query(calling: "CALL \(schema).append_group_commit")
-                func outcomes(_ rows: PostgresRowSequence) async throws -> [Result<AppendResult, EventStoreError>] {
+                try await withCommitConnection { connection in
+                    if group.count == 1,
+                        let outcome = try await Self.appendOne(group[0], call, schema: schema, on: connection, logger)
+                    {
+                        return [outcome]
+                    }
+                    let rows = try await connection.query(
+                        call.query(calling: "CALL \(schema).append_group_commit"), logger: logger)
                     for try await row in rows.decode(([Int32], [Int64], [Int64], [Int64], [UUID], Int64?).self) {
                         return try Self.outcomes(of: group, committed: row)
                     }
                     throw EventStoreError(.unavailable, "append_group_commit answered no row.")
-                }
-                // The connection run() holds for commits when it is free, else one from the pool.
-                guard let connection = commitConnection.borrow() else {
-                    return try await outcomes(client.query(query, logger: logger))
-                }
-                do {
-                    let result = try await outcomes(connection.query(query, logger: logger))
-                    commitConnection.giveBack(broken: false)
-                    return result
-                } catch {
-                    commitConnection.giveBack(broken: true)
-                    throw error
                 }
             }
             var head: UInt64 = 0
@@ -93,6 +89,35 @@ extension PostgresEventStore {
             )
             for append in group { append.resolve(.failure(failure)) }
         }
+    }
+
+    /// Runs `body` on the connection `run()` keeps for group commits when it is free (giving it back,
+    /// as broken after any failure), else on one leased from the pool.
+    private func withCommitConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        guard let connection = commitConnection.borrow() else { return try await client.withConnection(body) }
+        do {
+            let result = try await body(connection)
+            commitConnection.giveBack(broken: false)
+            return result
+        } catch {
+            commitConnection.giveBack(broken: true)
+            throw error
+        }
+    }
+
+    /// `CALL append_one_commit(…)`: the append's outcome, or nil when it answers -1 (nothing was kept).
+    private static func appendOne(
+        _ append: PendingAppend, _ call: GroupCall, schema: String, on connection: PostgresConnection,
+        _ logger: Logger
+    ) async throws -> Result<AppendResult, EventStoreError>? {
+        let rows = try await connection.query(
+            call.queryOne(calling: "CALL \(schema).append_one_commit"), logger: logger)
+        for try await (status, firstRevision, firstPosition, actual, _) in rows.decode(
+            (Int32, Int64?, Int64?, Int64?, Int64?).self)
+        {
+            return status < 0 ? nil : outcome(of: append, (status, firstRevision, firstPosition, actual, nil))
+        }
+        throw EventStoreError(.unavailable, "append_one_commit answered no row.")
     }
 
     /// The outcomes in `append_group_commit`'s reply: parallel arrays, -1 and the nil UUID for none.
@@ -314,6 +339,14 @@ struct GroupCall {
     func query(calling head: String) -> PostgresQuery {
         """
         \(unescaped: head)(\(streams), \(categories), \(kinds), \(expectations), \(counts), \(ids), \(types), \
+        \(contentTypes), \(data), \(metadata), \(recordedAt), \(channel))
+        """
+    }
+
+    /// `head` applied to `append_one`'s eleven arguments, for a group of one append.
+    func queryOne(calling head: String) -> PostgresQuery {
+        """
+        \(unescaped: head)(\(streams[0]), \(categories[0]), \(kinds[0]), \(expectations[0]), \(ids), \(types), \
         \(contentTypes), \(data), \(metadata), \(recordedAt), \(channel))
         """
     }

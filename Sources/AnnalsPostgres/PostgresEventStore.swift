@@ -42,9 +42,10 @@ public final class PostgresEventStore: EventStore, Service {
         /// append fails with `unavailable` ("may or may not have been committed"): retrying it with the
         /// same event ids is safe.
         public var appendTimeout: Duration
-        /// The longest a read may take (``PostgresEventStore/read(_:from:direction:limit:)``,
-        /// `readAll`, `streamInfo`, `listStreams`, the head), connection lease included. Past it the
-        /// read fails with `unavailable`; a subscription then ends with that error.
+        /// The longest one read query may take, connection lease included: a page of events (of
+        /// `read`, `readAll` and subscriptions), a stream row, a count, the head. Past it the read fails
+        /// with `unavailable`; a subscription then ends with that error. Per query, so a read of many
+        /// pages may take longer in all.
         public var readTimeout: Duration
         public var logger: Logger
         /// Told about each group commit (for metrics); nil by default.
@@ -197,24 +198,13 @@ public final class PostgresEventStore: EventStore, Service {
     var channel: String { "annals_\(configuration.schema)" }
 
     private func listen() async {
-        while !Task.isCancelled {
-            do {
-                // Abandoned, not awaited, when run() is cancelled (see holdCommitConnection()).
-                try await withDeadline(nil) { [self] in
-                    try await client.withConnection { connection in
-                        try await connection.listen(on: channel) { notifications in
-                            // Catch up on what was committed before the LISTEN took effect.
-                            notifier.publish(head: try await currentHead())
-                            for try await notification in notifications {
-                                if let head = UInt64(notification.payload) { notifier.publish(head: head) }
-                            }
-                        }
-                    }
+        await keepLeased("Notification connection lost; reconnecting", level: .warning) { [self] connection in
+            try await connection.listen(on: channel) { notifications in
+                // Catch up on what was committed before the LISTEN took effect.
+                notifier.publish(head: try await currentHead())
+                for try await notification in notifications {
+                    if let head = UInt64(notification.payload) { notifier.publish(head: head) }
                 }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("Notification connection lost; reconnecting", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
             }
         }
     }
@@ -222,18 +212,29 @@ public final class PostgresEventStore: EventStore, Service {
     /// Keeps one connection leased for group commits (see ``CommitConnection``), leasing another
     /// when a commit on it fails.
     private func holdCommitConnection() async {
+        await keepLeased("No connection for group commits; leasing another", level: .debug) { [self] connection in
+            await commitConnection.hold(connection)
+        }
+    }
+
+    /// Runs `body` on a leased connection, and again on a new lease whenever it ends (a second later
+    /// when it failed), until the task is cancelled. The lease runs in a task that is abandoned, not awaited, on
+    /// cancellation: postgres-nio was seen to leave a lease after a server restart waiting forever, and
+    /// that must not hold up the shutdown.
+    private func keepLeased(
+        _ failure: String, level: Logger.Level,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Void
+    ) async {
         while !Task.isCancelled {
             do {
-                // Abandoned, not awaited, when run() is cancelled: a lease that never completes must not
-                // hold up the shutdown.
                 try await withDeadline(nil) { [self] in
                     try await client.withConnection { connection in
-                        if !Task.isCancelled { await commitConnection.hold(connection) }
+                        if !Task.isCancelled { try await body(connection) }
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.debug("No connection for group commits yet", metadata: ["error": "\(error)"])
+                logger.log(level: level, "\(failure)", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }

@@ -421,7 +421,8 @@ enum Schema {
             $$;
             """,
         ],
-        // 4: a group of one append in four statements (append_one), the case of a writer awaiting each append.
+        // 4: a group of one append in four statements (append_one, append_one_commit), the case of a writer
+        // awaiting each append.
         [
             """
             -- One append, the whole group when a group has one (the case of a writer awaiting each append):
@@ -491,51 +492,27 @@ enum Schema {
             $$;
             """,
             """
-            -- append_group_commit with a short path for a group of one append (append_one), rolled back when that
-            -- append is refused (append_one advanced the counter first), or handed to append_group when append_one
-            -- answers -1.
-            CREATE OR REPLACE PROCEDURE $S.append_group_commit(
-                p_streams text[], p_categories text[], p_expected_kinds integer[], p_expected bigint[], p_counts integer[],
-                p_ids uuid[], p_types text[], p_content smallint[], p_data bytea[], p_metadata bytea[],
-                p_recorded_at timestamptz, p_channel text,
-                INOUT statuses integer[] DEFAULT NULL, INOUT first_revisions bigint[] DEFAULT NULL,
-                INOUT first_positions bigint[] DEFAULT NULL, INOUT actual_revisions bigint[] DEFAULT NULL,
-                INOUT conflict_ids uuid[] DEFAULT NULL, INOUT head bigint DEFAULT NULL
+            -- append_one, committed before the reply (as append_group_commit does for append_group): COMMIT when it
+            -- wrote, ROLLBACK otherwise (append_one advanced the counter first). On -1 the caller appends through
+            -- append_group_commit instead. CALL it in autocommit.
+            CREATE PROCEDURE $S.append_one_commit(
+                p_stream text, p_category text, p_kind integer, p_expected bigint, p_ids uuid[], p_types text[],
+                p_content smallint[], p_data bytea[], p_metadata bytea[], p_recorded_at timestamptz, p_channel text,
+                INOUT status integer DEFAULT NULL, INOUT first_revision bigint DEFAULT NULL,
+                INOUT first_position bigint DEFAULT NULL, INOUT actual_revision bigint DEFAULT NULL,
+                INOUT head bigint DEFAULT NULL
             )
             LANGUAGE plpgsql AS $$
-            DECLARE
-                one RECORD;
             BEGIN
-                IF cardinality(p_streams) = 1 AND cardinality(p_ids) >= 1 AND p_counts[1] = cardinality(p_ids) THEN
-                    SELECT * INTO one FROM $S.append_one(p_streams[1], p_categories[1], p_expected_kinds[1], p_expected[1],
-                                                         p_ids, p_types, p_content, p_data, p_metadata, p_recorded_at,
-                                                         p_channel);
-                    IF one.status >= 0 THEN
-                        statuses := ARRAY[one.status];
-                        first_revisions := ARRAY[coalesce(one.first_revision, -1)];
-                        first_positions := ARRAY[coalesce(one.first_position, -1)];
-                        actual_revisions := ARRAY[coalesce(one.actual_revision, -1)];
-                        conflict_ids := ARRAY['00000000-0000-0000-0000-000000000000'::uuid];
-                        head := one.next_position;
-                        IF one.status = 0 THEN
-                            COMMIT;
-                        ELSE
-                            ROLLBACK;
-                        END IF;
-                        RETURN;
-                    END IF;
+                SELECT o.status, o.first_revision, o.first_position, o.actual_revision, o.next_position
+                INTO status, first_revision, first_position, actual_revision, head
+                FROM $S.append_one(p_stream, p_category, p_kind, p_expected, p_ids, p_types, p_content, p_data,
+                                   p_metadata, p_recorded_at, p_channel) AS o;
+                IF status = 0 THEN
+                    COMMIT;
+                ELSE
                     ROLLBACK;
                 END IF;
-                SELECT array_agg(g.status ORDER BY g.ord), array_agg(coalesce(g.first_revision, -1) ORDER BY g.ord),
-                       array_agg(coalesce(g.first_position, -1) ORDER BY g.ord),
-                       array_agg(coalesce(g.actual_revision, -1) ORDER BY g.ord),
-                       array_agg(coalesce(g.conflict_id, '00000000-0000-0000-0000-000000000000') ORDER BY g.ord),
-                       (array_agg(g.next_position ORDER BY g.ord DESC))[1]
-                INTO statuses, first_revisions, first_positions, actual_revisions, conflict_ids, head
-                FROM $S.append_group(p_streams, p_categories, p_expected_kinds, p_expected, p_counts, p_ids, p_types,
-                                     p_content, p_data, p_metadata, p_recorded_at, p_channel) WITH ORDINALITY
-                     AS g(status, first_revision, first_position, actual_revision, conflict_id, next_position, ord);
-                COMMIT;
             END;
             $$;
             """,

@@ -11,9 +11,9 @@ import Testing
 struct PostgresGroupCommitTests {
     /// Every group goes through the store's own group commit (`append_group_commit`), and the very same
     /// appends through the in-memory store one by one: outcomes and the final logs must be the same.
-    /// A group of one takes `append_one` (handing retries to `append_group`); groups of 8 or more with
-    /// only new ids take `append_group`'s set-based path, the others (small groups, retries, ids
-    /// repeated in a group) its one-by-one path.
+    /// A group of one takes `append_one_commit` (handing retries to `append_group_commit`); groups of
+    /// 8 or more with only new ids take `append_group`'s set-based path, the others (small groups,
+    /// retries, ids repeated in a group) its one-by-one path.
     @Test(
         "a group commit decides each append as appending them one by one would (in-memory store as oracle)",
         arguments: [0x5EED_0001, 0x5EED_0002] as [UInt64])
@@ -231,18 +231,14 @@ struct PostgresGroupCommitTests {
                     try await connection.query(
                         call.query(calling: "SELECT count(*) FROM \(store.schema).append_group"), logger: logger)
                 }
-                // append_one, as append_group_commit calls it for a group of one (here in our transaction,
+                // append_one, as append_one_commit calls it for a group of one (here in our transaction,
                 // so a refused append is not rolled back: the counter just moves on).
                 func one(_ stream: String, _ appended: [EventData], _ expected: ExpectedRevision) async throws {
                     let call = GroupCall(
                         [PendingAppend(events: appended, stream: try StreamName(stream), expected: expected)],
                         recordedAt: Date(), channel: "annals_test_unused")
                     try await connection.query(
-                        """
-                        SELECT count(*) FROM \(unescaped: store.schema).append_one(\(call.streams[0]), \(call.categories[0]), \
-                        \(call.kinds[0]), \(call.expectations[0]), \(call.ids), \(call.types), \(call.contentTypes), \(call.data), \
-                        \(call.metadata), \(call.recordedAt), \(call.channel))
-                        """, logger: logger)
+                        call.queryOne(calling: "SELECT count(*) FROM \(store.schema).append_one"), logger: logger)
                 }
                 func events(_ count: Int) -> [EventData] {
                     (0..<count).map { EventData(type: "Scanned", data: Data("{\"n\":\($0)}".utf8)) }
