@@ -1,9 +1,9 @@
 import PostgresNIO
 import Synchronization
 
-/// A connection that ``PostgresEventStore/run()`` keeps leased for group commits, so that a commit
-/// does not lease one from the pool each time (measured: about 15 % of the rate of one-event appends
-/// awaited one by one).
+/// The connection that ``PostgresEventStore/run()`` keeps leased (and listening) for group commits, so
+/// that a commit does not lease one from the pool each time (measured: about 15 % of the rate of
+/// one-event appends awaited one by one).
 ///
 /// A commit borrows it when it is free (else it uses the pool as before) and gives it back. A
 /// commit that fails gives it back as broken: the holder then returns it to the pool and leases
@@ -50,16 +50,34 @@ final class CommitConnection: Sendable {
         holder?.resume()
     }
 
-    /// Offers `connection` for commits until it breaks or the calling task is cancelled (and it is
-    /// not borrowed then), and returns.
-    func hold(_ connection: PostgresConnection) async {
+    /// Ends the offer of the connection (found broken elsewhere: its notifications ended):
+    /// ``waitWhileOffered()`` returns as soon as no commit has it.
+    func stopHolding() {
+        let holder = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.isBroken = true
+            guard !state.isBorrowed else { return nil }
+            defer { state.holder = nil }
+            return state.holder
+        }
+        holder?.resume()
+    }
+
+    /// Offers `connection` for commits, in place of any earlier one; ``waitWhileOffered()`` then waits.
+    func offer(_ connection: PostgresConnection) {
+        state.withLock { state in
+            state.connection = connection
+            state.isBroken = false
+            state.isBorrowed = false
+        }
+    }
+
+    /// Returns once the offered connection breaks (or ``stopHolding()``), or the calling task is
+    /// cancelled — and no commit has it then. Nothing is offered afterwards.
+    func waitWhileOffered() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let done = state.withLock { state in
-                    state.connection = connection
-                    state.isBroken = false
-                    state.isBorrowed = false
-                    if state.isClosing || Task.isCancelled { return true }
+                    if (state.isBroken || state.isClosing || Task.isCancelled) && !state.isBorrowed { return true }
                     state.holder = continuation
                     return false
                 }

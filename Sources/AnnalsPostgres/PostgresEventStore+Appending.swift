@@ -40,8 +40,9 @@ extension PostgresEventStore {
     /// Commits a group of appends in one round trip: `CALL append_group_commit(…)` locks the counter row,
     /// appends each in order (`append_group`), advances the counter, notifies and commits — inside the
     /// procedure, so the reply comes only once the commit is durable. A group of one append is
-    /// `CALL append_one_commit(…)` instead (four statements); only when that one answers -1 (ids seen
-    /// before: a retry) does it take a second round trip, through `append_group_commit`.
+    /// `CALL append_single(…)` instead when it has one event (the common case only: a stream that exists or
+    /// is new, an expectation that holds, a new id); only when that one leaves the append undecided (a
+    /// refusal, a retry) does it take a second round trip, through `append_group_commit`.
     ///
     /// Not a plain `SELECT append_group(…)` in autocommit: postgres-nio completes a query at the server's
     /// CommandComplete, which comes before an implicit commit, so the append would be acknowledged
@@ -54,8 +55,8 @@ extension PostgresEventStore {
             // 1.33 under load), and every append queued behind the leader would wait with it.
             let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
                 try await withCommitConnection { connection in
-                    if group.count == 1,
-                        let outcome = try await Self.appendOne(group[0], call, schema: schema, on: connection, logger)
+                    if group.count == 1, group[0].events.count == 1,
+                        let outcome = try await Self.appendSingle(group[0], call, schema: schema, on: connection, logger)
                     {
                         return [outcome]
                     }
@@ -105,19 +106,23 @@ extension PostgresEventStore {
         }
     }
 
-    /// `CALL append_one_commit(…)`: the append's outcome, or nil when it answers -1 (nothing was kept).
-    private static func appendOne(
+    /// `CALL append_single(…)` for a group of one append of one event: its outcome, or nil when it left the
+    /// append undecided (it rolled back, or failed on an event id seen before: a retry), for
+    /// `append_group_commit` to decide.
+    private static func appendSingle(
         _ append: PendingAppend, _ call: GroupCall, schema: String, on connection: PostgresConnection,
         _ logger: Logger
     ) async throws -> Result<AppendResult, EventStoreError>? {
-        let rows = try await connection.query(
-            call.queryOne(calling: "CALL \(schema).append_one_commit"), logger: logger)
-        for try await (status, firstRevision, firstPosition, actual, _) in rows.decode(
-            (Int32, Int64?, Int64?, Int64?, Int64?).self)
-        {
-            return status < 0 ? nil : outcome(of: append, (status, firstRevision, firstPosition, actual, nil))
+        do {
+            let rows = try await connection.query(call.querySingle(calling: "CALL \(schema).append_single"), logger: logger)
+            for try await (revision, position) in rows.decode((Int64?, Int64?).self) {
+                guard let revision, let position else { return nil }
+                return outcome(of: append, (0, revision, position, nil, nil))
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            return nil
         }
-        throw EventStoreError(.unavailable, "append_one_commit answered no row.")
+        throw EventStoreError(.unavailable, "append_single answered no row.")
     }
 
     /// The outcomes in `append_group_commit`'s reply: parallel arrays, -1 and the nil UUID for none.
@@ -340,6 +345,14 @@ struct GroupCall {
         """
         \(unescaped: head)(\(streams), \(categories), \(kinds), \(expectations), \(counts), \(ids), \(types), \
         \(contentTypes), \(data), \(metadata), \(recordedAt), \(channel))
+        """
+    }
+
+    /// `head` applied to `append_single`'s eleven arguments: the group's one append, of one event.
+    func querySingle(calling head: String) -> PostgresQuery {
+        """
+        \(unescaped: head)(\(streams[0]), \(categories[0]), \(kinds[0]), \(expectations[0]), \(ids[0]), \(types[0]), \
+        \(contentTypes[0]), \(data[0]), \(metadata[0]), \(recordedAt), \(channel))
         """
     }
 

@@ -517,5 +517,59 @@ enum Schema {
             $$;
             """,
         ],
+        // 5: append_single, an append of one event as one plpgsql procedure that commits, with no nested function.
+        [
+            """
+            -- The common case of a group of one append of one event, committed before the reply (CALL it in
+            -- autocommit): the stream exists and the expectation holds, or the stream is new, and the id is new.
+            -- Everything else is left to append_group_commit, whose rules cover it: the procedure rolls back and
+            -- answers first_position NULL (a wrong expectation, a tombstone, a stream created meanwhile), or fails
+            -- with unique_violation (an id seen before: a retry). Takes the counter's lock first, as append_group does,
+            -- so each later statement sees every append committed before it. A procedure that commits cannot have
+            -- SET clauses, so append_group's planner settings are SET LOCAL here (they end with the transaction).
+            CREATE PROCEDURE $S.append_single(
+                p_stream text, p_category text, p_kind integer, p_expected bigint, p_id uuid, p_type text,
+                p_content smallint, p_data bytea, p_metadata bytea, p_recorded_at timestamptz, p_channel text,
+                INOUT revision bigint DEFAULT NULL, INOUT event_position bigint DEFAULT NULL
+            )
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('transaction_isolation') <> 'read committed' THEN
+                    RAISE EXCEPTION 'append_single needs READ COMMITTED, not %', current_setting('transaction_isolation')
+                        USING ERRCODE = 'invalid_transaction_state';
+                END IF;
+                SET LOCAL plan_cache_mode = force_generic_plan;
+                SET LOCAL enable_seqscan = off;
+                UPDATE $S.counter c0 SET next_position = c0.next_position + 1 WHERE c0.id = 1
+                RETURNING c0.next_position - 1 INTO event_position;
+                UPDATE $S.streams s2 SET last_revision = coalesce(s2.last_revision + 1, 0), is_deleted = false
+                WHERE s2.name = p_stream AND NOT s2.is_tombstoned
+                  AND (p_kind = 0
+                       OR (p_kind = 1 AND (s2.last_revision IS NULL OR s2.is_deleted))
+                       OR (p_kind = 2 AND s2.last_revision IS NOT NULL AND NOT s2.is_deleted)
+                       OR (p_kind = 3 AND s2.last_revision IS NOT DISTINCT FROM p_expected))
+                RETURNING s2.last_revision INTO revision;
+                IF NOT FOUND THEN
+                    IF p_kind IN (0, 1) THEN
+                        INSERT INTO $S.streams (name, last_revision) VALUES (p_stream, 0) ON CONFLICT (name) DO NOTHING;
+                    END IF;
+                    IF p_kind NOT IN (0, 1) OR NOT FOUND THEN
+                        ROLLBACK;
+                        revision := NULL;
+                        event_position := NULL;
+                        RETURN;
+                    END IF;
+                    revision := 0;
+                END IF;
+                INSERT INTO $S.events (position, event_id, stream_name, category, revision, type, content_type, data, metadata,
+                                       recorded_at)
+                VALUES (event_position, p_id, p_stream, p_category, revision, p_type, p_content, p_data, p_metadata,
+                        p_recorded_at);
+                PERFORM pg_notify(p_channel, (event_position + 1)::text);
+                COMMIT;
+            END;
+            $$;
+            """,
+        ],
     ]
 }

@@ -105,7 +105,8 @@ struct PostgresGroupCommitTests {
 
     /// Every state a stream can be in, every kind of expectation, then the same append again (a retry)
     /// and again with other contents under the same ids: appends awaited one by one, so each is a
-    /// group of one (`append_one`), decided as the in-memory store decides.
+    /// group of one (`append_single` for one event, `append_group_commit` otherwise and when
+    /// `append_single` leaves it undecided), decided as the in-memory store decides.
     @Test("a group of one decides every stream state and expectation as the in-memory store does")
     func groupsOfOneMatchTheOracle() async throws {
         let url = try #require(PostgresAvailability.url)
@@ -117,31 +118,38 @@ struct PostgresGroupCommitTests {
                 .any, .noStream, .streamExists, .exact(StreamRevision(0)), .exact(StreamRevision(1)),
                 .exact(StreamRevision(5)),
             ]
+            // One event (append_single, falling back to append_group_commit) and two (append_group_commit).
             for (s, state) in states.enumerated() {
                 for (e, expected) in expectations.enumerated() {
-                    let stream = try StreamName("one-\(s)-\(e)")
-                    let setup = (0..<2).map { _ in EventData(type: "Setup", data: Data("{}".utf8)) }
-                    for target in stores {
-                        switch state {
-                        case "written": _ = try await target.append(setup, to: stream, expecting: .noStream)
-                        case "deleted":
-                            _ = try await target.append(setup, to: stream, expecting: .noStream)
-                            try await target.delete(stream)
-                        case "tombstoned":
-                            _ = try await target.append(setup, to: stream, expecting: .noStream)
-                            try await target.tombstone(stream)
-                        case "metadata-only": try await target.setMetadata(StreamMetadata(maxCount: 9), for: stream)
-                        default: break
+                    for count in [1, 2] {
+                        let stream = try StreamName("one-\(s)-\(e)-\(count)")
+                        let setup = (0..<2).map { _ in EventData(type: "Setup", data: Data("{}".utf8)) }
+                        for target in stores {
+                            switch state {
+                            case "written": _ = try await target.append(setup, to: stream, expecting: .noStream)
+                            case "deleted":
+                                _ = try await target.append(setup, to: stream, expecting: .noStream)
+                                try await target.delete(stream)
+                            case "tombstoned":
+                                _ = try await target.append(setup, to: stream, expecting: .noStream)
+                                try await target.tombstone(stream)
+                            case "metadata-only": try await target.setMetadata(StreamMetadata(maxCount: 9), for: stream)
+                            default: break
+                            }
                         }
-                    }
-                    let events = (0..<2).map { EventData(type: "One", data: Data("{\"n\":\($0)}".utf8)) }
-                    let altered = events.map { EventData(id: $0.id, type: "Altered", data: $0.data) }
-                    for (attempt, batch) in [events, events, altered].enumerated() {
-                        let actual = await outcome { try await store.append(batch, to: stream, expecting: expected) }
-                        let wanted = await outcome { try await oracle.append(batch, to: stream, expecting: expected) }
-                        #expect(
-                            Self.summary(actual.map { $0 }) == Self.summary(wanted.map { $0 }),
-                            "\(state) stream, expecting \(expected), attempt \(attempt)")
+                        let events = (0..<count).map { EventData(type: "One", data: Data("{\"n\":\($0)}".utf8)) }
+                        let altered = events.map { EventData(id: $0.id, type: "Altered", data: $0.data) }
+                        for (attempt, batch) in [events, events, altered].enumerated() {
+                            let actual = await outcome {
+                                try await store.append(batch, to: stream, expecting: expected)
+                            }
+                            let wanted = await outcome {
+                                try await oracle.append(batch, to: stream, expecting: expected)
+                            }
+                            #expect(
+                                Self.summary(actual.map { $0 }) == Self.summary(wanted.map { $0 }),
+                                "\(state) stream, expecting \(expected), \(count) events, attempt \(attempt)")
+                        }
                     }
                 }
             }
@@ -279,6 +287,76 @@ struct PostgresGroupCommitTests {
                 #expect(before.keys.sorted() == ["counter", "events", "streams"])
                 let scans = after.merging(before) { $0 - $1 }
                 #expect(scans.values.allSatisfy { $0 == 0 }, "sequential scans: \(scans)")
+            }
+        }
+    }
+
+    /// `append_single` commits inside, so it cannot run in the transaction the test above counts scans
+    /// in: here it runs in autocommit on one connection (one session, so its plans are kept), and the
+    /// rows that sequential scans read are counted from the statistics this session reports.
+    @Test("append_single never scans a table, even with plans made while the tables were empty")
+    func appendSingleNeverScans() async throws {
+        let url = try #require(PostgresAvailability.url)
+        try await PostgresHarness.withStore(url: url) { store in
+            let logger = store.configuration.logger
+            try await store.client.withConnection { connection in
+                func call(_ stream: String, _ event: EventData, _ expected: ExpectedRevision) async throws {
+                    let append = PendingAppend(events: [event], stream: try StreamName(stream), expected: expected)
+                    let call = GroupCall([append], recordedAt: Date(), channel: "annals_test_unused")
+                    do {
+                        try await connection.query(
+                            call.querySingle(calling: "CALL \(store.schema).append_single"), logger: logger)
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                        // An id seen before: the store takes append_group_commit then.
+                    }
+                }
+                func group(_ appends: [(String, [EventData])]) async throws {
+                    let call = GroupCall(
+                        try appends.map { PendingAppend(events: $1, stream: try StreamName($0), expected: .any) },
+                        recordedAt: Date(), channel: "annals_test_unused")
+                    try await connection.query(
+                        call.query(calling: "CALL \(store.schema).append_group_commit"), logger: logger)
+                }
+                func event() -> EventData { EventData(type: "Scanned", data: Data("{}".utf8)) }
+                // Rows read by sequential scans of events and streams, as reported so far (this session's
+                // statistics are flushed when it goes idle after pg_stat_force_next_flush()).
+                func scannedRows() async throws -> Int64 {
+                    try await connection.query("SELECT pg_stat_force_next_flush()", logger: logger)
+                    let rows = try await connection.query(
+                        """
+                        SELECT coalesce(sum(seq_tup_read), 0)::bigint FROM pg_stat_user_tables
+                        WHERE schemaname = \(store.configuration.schema) AND relname IN ('events', 'streams')
+                        """, logger: logger)
+                    for try await (count, ) in rows.decode((Int64,).self) { return count }
+                    return 0
+                }
+                // Every path: a new stream, an existing one, a refusal (rolled back), a retry (unique_violation).
+                func everyPath(_ round: Int) async throws {
+                    let retried = event()
+                    try await call("single-\(round)", retried, .noStream)
+                    try await call("single-\(round)", event(), .exact(StreamRevision(0)))
+                    try await call("single-\(round)", event(), .exact(StreamRevision(0)))
+                    try await call("single-\(round)", event(), .streamExists)
+                    try await call("single-absent-\(round)", event(), .streamExists)
+                    try await call("single-\(round)", retried, .any)
+                }
+                let before = try await scannedRows()
+                for round in 0..<8 { try await everyPath(round) }
+                // The tables grow: 40,000 events, 4,000 streams.
+                for batch in 0..<4 {
+                    try await group([("single-big-\(batch)", (0..<9_000).map { _ in event() })])
+                    try await group((0..<1_000).map { ("single-many-\(batch)-\($0)", [event()]) })
+                }
+                let grown = try await scannedRows()
+                for round in 8..<12 { try await everyPath(round) }
+                let after = try await scannedRows()
+                // Scans while the tables were small read a few rows at most; one scan of the grown tables
+                // reads thousands.
+                #expect(
+                    grown - before < 1_000, "rows read by sequential scans before the tables grew: \(grown - before)")
+                #expect(after - grown < 1_000, "rows read by sequential scans of the grown tables: \(after - grown)")
+                let count = try await store.readAll(from: nil, direction: .forwards, filter: .all, limit: .max).count
+                #expect(count == 40_000 + 8 * 3 + 4 * 3)
             }
         }
     }
