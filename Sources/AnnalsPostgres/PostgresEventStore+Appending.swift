@@ -56,7 +56,8 @@ extension PostgresEventStore {
             let outcomes = try await withDeadline(configuration.appendTimeout) { [self] in
                 try await withCommitConnection { connection in
                     if group.count == 1, group[0].events.count == 1,
-                        let outcome = try await Self.appendSingle(group[0], call, schema: schema, on: connection, logger)
+                        let outcome = try await Self.appendSingle(
+                            group[0], call, schema: schema, on: connection, logger)
                     {
                         return [outcome]
                     }
@@ -114,7 +115,8 @@ extension PostgresEventStore {
         _ logger: Logger
     ) async throws -> Result<AppendResult, EventStoreError>? {
         do {
-            let rows = try await connection.query(call.querySingle(calling: "CALL \(schema).append_single"), logger: logger)
+            let rows = try await connection.query(
+                call.querySingle(calling: "CALL \(schema).append_single"), logger: logger)
             for try await (revision, position) in rows.decode((Int64?, Int64?).self) {
                 guard let revision, let position else { return nil }
                 return outcome(of: append, (0, revision, position, nil, nil))

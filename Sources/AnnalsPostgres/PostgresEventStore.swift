@@ -225,8 +225,10 @@ public final class PostgresEventStore: EventStore, Service {
                         group.cancelAll()
                     }
                 }
-            } catch where connection.isClosed && !Task.isCancelled {
-                // A commit found it broken: lease another at once, as after any other failed commit.
+            } catch {
+                // Closed under it (a commit found it broken): lease another at once, as after any other
+                // failed commit, rather than a second later.
+                guard connection.isClosed, !Task.isCancelled else { throw error }
             }
         }
     }

@@ -569,7 +569,7 @@ enum Schema {
                 COMMIT;
             END;
             $$;
-            """,
+            """
         ],
     ]
 }
