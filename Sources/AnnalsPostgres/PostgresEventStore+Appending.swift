@@ -358,14 +358,6 @@ struct GroupCall {
         """
     }
 
-    /// `head` applied to `append_one`'s eleven arguments, for a group of one append.
-    func queryOne(calling head: String) -> PostgresQuery {
-        """
-        \(unescaped: head)(\(streams[0]), \(categories[0]), \(kinds[0]), \(expectations[0]), \(ids), \(types), \
-        \(contentTypes), \(data), \(metadata), \(recordedAt), \(channel))
-        """
-    }
-
     init(_ group: [PendingAppend], recordedAt: Date, channel: String) {
         self.recordedAt = recordedAt
         self.channel = channel

@@ -15,8 +15,8 @@ import Synchronization
 ///   lock at all.
 /// - **Group commit.** Concurrent appends from one process go into one transaction (each in its own
 ///   savepoint-free function call, so one failing expectation does not affect the others).
-/// - **Subscriptions** wake on `LISTEN/NOTIFY` from a connection that ``run()`` keeps open (and
-///   reconnects) for it and for group commits, and on a periodic check of the head; they always re-read by position, so a
+/// - **Subscriptions** wake on `LISTEN/NOTIFY` from a dedicated connection, which ``run()`` keeps
+///   open and reconnects, and on a periodic check of the head; they always re-read by position, so a
 ///   lost notification only delays, never loses.
 /// - **Schema.** Its own schema (default `annals`), created and migrated by ``migrate()``, safely
 ///   when several processes start at once.
@@ -35,8 +35,8 @@ public final class PostgresEventStore: EventStore, Service {
         /// How often the head is checked without a notification (a safety net for lost ones).
         public var pollInterval: Duration
         /// The most connections the client that ``PostgresEventStore/withStore(url:configuration:_:)``
-        /// creates may open, at least 3: `run()` holds one that listens for commits and carries group
-        /// commits, and reads, transactions and commits when that one is busy use the others.
+        /// creates may open, at least 3: `run()` holds one for its listener and one for group commits,
+        /// and reads and transactions use the others.
         public var maximumConnections: Int
         /// The longest an append's group transaction may take, connection lease included. Past it the
         /// append fails with `unavailable` ("may or may not have been committed"): retrying it with the
@@ -178,15 +178,16 @@ public final class PostgresEventStore: EventStore, Service {
         }
     }
 
-    /// Listens for commits of other processes until cancelled (or graceful shutdown): a connection
-    /// kept leased with `LISTEN`, reconnected after failures, which also carries group commits, and a
-    /// periodic check of the head. A client of your own needs a pool of at least three connections
-    /// (this one, the head check and reads, a commit while this one is busy).
+    /// Listens for commits of other processes until cancelled (or graceful shutdown): a dedicated
+    /// connection with `LISTEN`, reconnected after failures, and a periodic check of the head. Also
+    /// keeps one connection leased for group commits. A client of your own needs a pool of at least
+    /// three connections for this (listener, group commits, everything else).
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.listenAndCommit() }
+                group.addTask { await self.listen() }
                 group.addTask { await self.poll() }
+                group.addTask { await self.holdCommitConnection() }
             }
         }
         // Subscriptions waiting for new events end instead of waiting forever.
@@ -196,40 +197,23 @@ public final class PostgresEventStore: EventStore, Service {
     /// The channel commits are announced on.
     var channel: String { "annals_\(configuration.schema)" }
 
-    /// Keeps one connection leased that listens for commits (`LISTEN`) and carries this process's group
-    /// commits (see ``CommitConnection``), leasing another when it fails. On one connection, the
-    /// notification of a commit made on it comes back with the commit's reply, from the same server
-    /// process; with a listener of its own, every commit also woke a second server process and
-    /// connection just to hear about itself (measured: about 70 µs per one-event append on 2 cores).
-    private func listenAndCommit() async {
-        await keepLeased("Notification and commit connection lost; reconnecting", level: .warning) {
-            [self] connection in
-            do {
-                try await connection.listen(on: channel) { notifications in
-                    // Catch up on what was committed before the LISTEN took effect.
-                    notifier.publish(head: try await currentHead())
-                    await withTaskGroup(of: Void.self) { group in
-                        commitConnection.offer(connection)
-                        group.addTask { [notifier, commitConnection] in
-                            // Notifications end (or fail) only when the connection does: stop offering it
-                            // for commits, and lease another.
-                            defer { commitConnection.stopHolding() }
-                            do {
-                                for try await notification in notifications {
-                                    if let head = UInt64(notification.payload) { notifier.publish(head: head) }
-                                }
-                            } catch {}
-                        }
-                        // Until a commit on it fails (or the store stops): then stop listening on it too.
-                        await commitConnection.waitWhileOffered()
-                        group.cancelAll()
-                    }
+    private func listen() async {
+        await keepLeased("Notification connection lost; reconnecting", level: .warning) { [self] connection in
+            try await connection.listen(on: channel) { notifications in
+                // Catch up on what was committed before the LISTEN took effect.
+                notifier.publish(head: try await currentHead())
+                for try await notification in notifications {
+                    if let head = UInt64(notification.payload) { notifier.publish(head: head) }
                 }
-            } catch {
-                // Closed under it (a commit found it broken): lease another at once, as after any other
-                // failed commit, rather than a second later.
-                guard connection.isClosed, !Task.isCancelled else { throw error }
             }
+        }
+    }
+
+    /// Keeps one connection leased for group commits (see ``CommitConnection``), leasing another
+    /// when a commit on it fails.
+    private func holdCommitConnection() async {
+        await keepLeased("No connection for group commits; leasing another", level: .debug) { [self] connection in
+            await commitConnection.hold(connection)
         }
     }
 
