@@ -16,8 +16,8 @@ import Synchronization
 /// - **Group commit.** Concurrent appends from one process go into one transaction (each in its own
 ///   savepoint-free function call, so one failing expectation does not affect the others).
 /// - **Subscriptions** wake on `LISTEN/NOTIFY` from a dedicated connection, which ``run()`` keeps
-///   open and reconnects, and on a periodic check of the head; they always re-read by position, so a
-///   lost notification only delays, never loses.
+///   open and reconnects (listening while a subscriber waits), and on a periodic check of the head;
+///   they always re-read by position, so a lost notification only delays, never loses.
 /// - **Schema.** Its own schema (default `annals`), created and migrated by ``migrate()``, safely
 ///   when several processes start at once.
 ///
@@ -179,7 +179,8 @@ public final class PostgresEventStore: EventStore, Service {
     }
 
     /// Listens for commits of other processes until cancelled (or graceful shutdown): a dedicated
-    /// connection with `LISTEN`, reconnected after failures, and a periodic check of the head. Also
+    /// connection with `LISTEN` while a subscriber waits, reconnected after failures, and a periodic
+    /// check of the head. Also
     /// keeps one connection leased for group commits. A client of your own needs a pool of at least
     /// three connections for this (listener, group commits, everything else).
     public func run() async throws {
@@ -197,14 +198,49 @@ public final class PostgresEventStore: EventStore, Service {
     /// The channel commits are announced on.
     var channel: String { "annals_\(configuration.schema)" }
 
+    /// Holds a connection of its own for notifications and listens on it while a subscriber of this
+    /// process waits for commits (and for ``listenLinger`` after the last one stopped waiting). With
+    /// nobody waiting there is nothing to hear, and a `LISTEN` would still cost every commit, this
+    /// process's own included: it wakes the listening connection's server process and this process
+    /// (measured: 60–80 µs of a one-event append's median on 2 cores).
     private func listen() async {
         await keepLeased("Notification connection lost; reconnecting", level: .warning) { [self] connection in
-            try await connection.listen(on: channel) { notifications in
-                // Catch up on what was committed before the LISTEN took effect.
-                notifier.publish(head: try await currentHead())
-                for try await notification in notifications {
-                    if let head = UInt64(notification.payload) { notifier.publish(head: head) }
+            while !Task.isCancelled {
+                try await notifier.waitForWaiter()
+                try await connection.listen(on: channel) { notifications in
+                    // Catch up on what was committed before the LISTEN took effect.
+                    notifier.publish(head: try await currentHead())
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { [notifier] in
+                            for try await notification in notifications {
+                                if let head = UInt64(notification.payload) { notifier.publish(head: head) }
+                            }
+                            throw EventStoreError(.unavailable, "The notification connection stopped listening.")
+                        }
+                        group.addTask { [self] in try await untilNobodyWaits() }
+                        _ = try await group.next()
+                        group.cancelAll()
+                    }
                 }
+            }
+        }
+    }
+
+    /// How long ``run()`` keeps listening for commits after the last subscriber of this process stopped
+    /// waiting for them.
+    public static let listenLinger = Duration.seconds(10)
+
+    /// Returns once no subscriber has waited for commits for ``listenLinger`` (looked at every second).
+    private func untilNobodyWaits() async throws {
+        var idleSince: ContinuousClock.Instant?
+        while true {
+            try await Task.sleep(for: .seconds(1))
+            if notifier.hasWaiters {
+                idleSince = nil
+            } else if let since = idleSince {
+                if ContinuousClock.now - since >= Self.listenLinger { return }
+            } else {
+                idleSince = .now
             }
         }
     }

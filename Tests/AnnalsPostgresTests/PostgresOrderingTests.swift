@@ -1,6 +1,7 @@
 import Annals
 import AnnalsPostgres
 import Foundation
+import Logging
 import PostgresNIO
 import Synchronization
 import Testing
@@ -131,6 +132,60 @@ struct PostgresOrderingTests {
                 #expect(seenByFirst.map(\.position.value) == Array(0..<UInt64(total)))
                 #expect(seenByFirst.map(\.id) == seenBySecond.map(\.id), "the two instances disagree on the order")
                 #expect(Set(seenByFirst.map(\.stream.rawValue)).count == 8)
+            }
+        }
+    }
+
+    /// The listener costs every commit while it listens, so it listens only while a subscriber waits;
+    /// a subscriber that starts waiting must then still wake at once for another process's append.
+    @Test(
+        "a store listens only while a subscriber waits, and that subscriber wakes for another instance's append",
+        .timeLimit(.minutes(1)))
+    func listensOnlyWhileWanted() async throws {
+        let url = try #require(PostgresAvailability.url)
+        let schema = PostgresHarness.freshSchema()
+        var configuration = PostgresHarness.configuration(schema: schema)
+        // No head check in time to wake the subscriber: only a notification can.
+        configuration.pollInterval = .seconds(120)
+        let listening = "LISTEN \"annals_\(schema)\";"
+        defer { Task { try? await PostgresHarness.dropSchema(schema, url: url) } }
+        try await PostgresEventStore.withStore(url: url, configuration: configuration) { first in
+            try await PostgresHarness.withStore(url: url, schema: schema, drop: false) { second in
+                // Backends whose last statement was the LISTEN (one that stopped shows its UNLISTEN).
+                func listeners() async throws -> Int64 {
+                    let rows = try await second.client.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query = \(listening)",
+                        logger: Logger(label: "test"))
+                    for try await (count, ) in rows.decode((Int64,).self) { return count }
+                    return 0
+                }
+                func awaitListeners(_ wanted: Int64, within limit: Duration) async throws -> Int64 {
+                    let end = ContinuousClock.now + limit
+                    var count = try await listeners()
+                    while count != wanted, ContinuousClock.now < end {
+                        try await Task.sleep(for: .milliseconds(100))
+                        count = try await listeners()
+                    }
+                    return count
+                }
+                _ = try await first.append(Self.batch(1, 0), to: try StreamName("listened-0"), expecting: .any)
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await listeners() == 0, "nobody waits for commits, yet a connection listens")
+
+                let delivered = Task {
+                    for try await event in first.subscribe(to: .all, from: .end) { return event.stream.rawValue }
+                    return ""
+                }
+                #expect(try await awaitListeners(1, within: .seconds(5)) == 1, "a subscriber waits, yet nobody listens")
+                let started = ContinuousClock.now
+                _ = try await second.append(Self.batch(1, 1), to: try StreamName("listened-1"), expecting: .any)
+                #expect(try await delivered.value == "listened-1")
+                let waited = ContinuousClock.now - started
+                #expect(waited < .seconds(5), "the notification took \(waited)")
+
+                // The subscriber has stopped waiting: the LISTEN ends after the linger.
+                let limit = PostgresEventStore.listenLinger + .seconds(5)
+                #expect(try await awaitListeners(0, within: limit) == 0, "still listening \(limit) after the last wait")
             }
         }
     }

@@ -36,4 +36,35 @@ struct CommitNotifierTests {
         await #expect(throws: EventStoreError.self) { try await waiter.value }
         await #expect(throws: EventStoreError.self) { try await notifier.wait(untilHeadExceeds: 0) }
     }
+
+    @Test("waitForWaiter returns once a subscriber waits, and hasWaiters follows the waits", .timeLimit(.minutes(1)))
+    func demand() async throws {
+        let notifier = CommitNotifier()
+        let watcher = Task { try await notifier.waitForWaiter() }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!notifier.hasWaiters)
+        let waiter = Task { try await notifier.wait(untilHeadExceeds: 0) }
+        try await watcher.value
+        #expect(notifier.hasWaiters)
+        // Returns at once while one waits.
+        try await notifier.waitForWaiter()
+        notifier.publish(head: 1)
+        try await waiter.value
+        #expect(!notifier.hasWaiters)
+    }
+
+    @Test(
+        "waitForWaiter ends with CancellationError when cancelled, and with the error of finish",
+        .timeLimit(.minutes(1)))
+    func demandEnds() async throws {
+        let notifier = CommitNotifier()
+        let cancelled = Task { try await notifier.waitForWaiter() }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        let finished = Task { try await notifier.waitForWaiter() }
+        try await Task.sleep(for: .milliseconds(50))
+        notifier.finish(throwing: EventStoreError(.storeClosed, "closed"))
+        await #expect(throws: EventStoreError.self) { try await finished.value }
+        await #expect(throws: EventStoreError.self) { try await notifier.waitForWaiter() }
+    }
 }

@@ -15,6 +15,8 @@ public final class CommitNotifier: Sendable {
         var head: UInt64
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
+        /// Those in ``waitForWaiter()``: resumed when a subscriber starts waiting.
+        var watchers: [Int: CheckedContinuation<Void, any Error>] = [:]
         var failure: EventStoreError?
     }
 
@@ -27,6 +29,38 @@ public final class CommitNotifier: Sendable {
 
     /// The number of committed events, as last published.
     public var head: UInt64 { state.withLock { $0.head } }
+
+    /// Whether a subscriber waits for the head to move now.
+    public var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
+
+    /// Returns once a subscriber waits for the head to move (at once if one does): a store that learns of
+    /// other processes' commits only needs to listen for them then.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled; the error given to ``finish(throwing:)``.
+    public func waitForWaiter() async throws {
+        let id: Int? = try state.withLock { state in
+            if let failure = state.failure { throw failure }
+            if !state.waiters.isEmpty { return nil }
+            defer { state.nextWaiterID += 1 }
+            return state.nextWaiterID
+        }
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome: Result<Void, any Error>? = state.withLock { state in
+                    if let failure = state.failure { return .failure(failure) }
+                    if !state.waiters.isEmpty { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.watchers[id] = continuation
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.watchers.removeValue(forKey: id) }
+            continuation?.resume(throwing: CancellationError())
+        }
+    }
 
     /// Records a new head and wakes every waiter it satisfies. A head that goes back is ignored.
     public func publish(head: UInt64) {
@@ -47,8 +81,9 @@ public final class CommitNotifier: Sendable {
     public func finish(throwing error: EventStoreError) {
         let all: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             state.failure = error
-            let all = state.waiters.values.map(\.continuation)
+            let all = state.waiters.values.map(\.continuation) + state.watchers.values
             state.waiters = [:]
+            state.watchers = [:]
             return all
         }
         for continuation in all { continuation.resume(throwing: error) }
@@ -68,14 +103,17 @@ public final class CommitNotifier: Sendable {
         guard let id else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let outcome: Result<Void, any Error>? = state.withLock { state in
-                    if let failure = state.failure { return .failure(failure) }
-                    if state.head > threshold { return .success(()) }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    state.waiters[id] = Waiter(threshold: threshold, continuation: continuation)
-                    return nil
-                }
+                let (outcome, watchers): (Result<Void, any Error>?, [CheckedContinuation<Void, any Error>]) =
+                    state.withLock { state in
+                        if let failure = state.failure { return (.failure(failure), []) }
+                        if state.head > threshold { return (.success(()), []) }
+                        if Task.isCancelled { return (.failure(CancellationError()), []) }
+                        state.waiters[id] = Waiter(threshold: threshold, continuation: continuation)
+                        defer { state.watchers = [:] }
+                        return (nil, Array(state.watchers.values))
+                    }
                 if let outcome { continuation.resume(with: outcome) }
+                for watcher in watchers { watcher.resume() }
             }
         } onCancel: {
             let continuation = state.withLock { $0.waiters.removeValue(forKey: id)?.continuation }
