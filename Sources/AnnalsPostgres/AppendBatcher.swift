@@ -31,6 +31,9 @@ final class PendingAppend: Sendable {
 
     var isResolved: Bool { state.withLock { $0.result != nil } }
 
+    /// The outcome, once resolved.
+    var outcome: Result<AppendResult, EventStoreError>? { state.withLock { $0.result } }
+
     func resolve(_ result: Result<AppendResult, EventStoreError>) {
         let waiter = state.withLock { state in
             state.result = result
@@ -80,7 +83,8 @@ final class PendingAppend: Sendable {
 /// counter row lock makes groups commit one after the other anyway (measured: 16 writers gained
 /// nothing, see docs/postgres.md).
 final class AppendBatcher: Sendable {
-    private let state = Mutex<(queue: [PendingAppend], hasLeader: Bool)>(([], false))
+    private let state = Mutex<(queue: [PendingAppend], hasLeader: Bool, lastGroupWasShared: Bool)>(
+        ([], false, false))
 
     /// Queues an append; returns true when the caller must lead (run ``takeAll()`` until nil).
     func submit(_ append: PendingAppend) -> Bool {
@@ -99,10 +103,15 @@ final class AppendBatcher: Sendable {
                 state.hasLeader = false
                 return nil
             }
+            state.lastGroupWasShared = state.queue.count > 1
             defer { state.queue = [] }
             return state.queue
         }
     }
+
+    /// Whether the last group taken had more than one append: their writers may be about to append
+    /// again, and a leader lets them queue first.
+    var lastGroupWasShared: Bool { state.withLock { $0.lastGroupWasShared } }
 
     /// The leader leaves: leadership goes to the writer of the oldest queued append, or is given up.
     func handOff() {

@@ -8,12 +8,21 @@ import Synchronization
 /// A commit borrows it when it is free (else it uses the pool as before) and gives it back. A
 /// commit that fails gives it back as broken: the holder then returns it to the pool and leases
 /// another. When the holder is cancelled it waits for a borrowed connection to come back first.
+///
+/// A commit on this connection runs in the committing task itself, not in a task of its own under
+/// ``withDeadline(_:_:)`` (which costs a lone writer awaiting each append about 8 % of its rate):
+/// instead the holder watches how long the connection has been borrowed and closes it once that
+/// passes the timeout, which fails the query in flight. (What ``withDeadline(_:_:)`` guards against,
+/// a lease from the pool that never returns, cannot happen to a connection already held.)
 final class CommitConnection: Sendable {
     private struct State {
         var connection: PostgresConnection?
-        var isBorrowed = false
+        /// When the current commit borrowed the connection; nil when nobody has it.
+        var borrowedAt: ContinuousClock.Instant?
         /// Broken, or its holder cancelled: lent no more, and the holder returns once nobody has it.
         var isOver = false
+        /// Closed by the holder because a commit on it passed the timeout.
+        var timedOut = false
         var holder: CheckedContinuation<Void, Never>?
     }
 
@@ -24,34 +33,45 @@ final class CommitConnection: Sendable {
     func borrow() -> PostgresConnection? {
         var lent: PostgresConnection?
         update { state in
-            guard let connection = state.connection, !state.isBorrowed, !state.isOver else { return }
+            guard let connection = state.connection, state.borrowedAt == nil, !state.isOver else { return }
             if connection.isClosed {
                 state.isOver = true
             } else {
-                state.isBorrowed = true
+                state.borrowedAt = .now
                 lent = connection
             }
         }
         return lent
     }
 
-    /// Gives back what ``borrow()`` returned; `broken` after any failure on it.
-    func giveBack(broken: Bool) {
+    /// Gives back what ``borrow()`` returned; `broken` after any failure on it. Returns whether the
+    /// holder had closed it for passing the timeout (so the failure is that timeout).
+    @discardableResult
+    func giveBack(broken: Bool) -> Bool {
+        var timedOut = false
         update { state in
-            state.isBorrowed = false
+            state.borrowedAt = nil
             if broken { state.isOver = true }
+            timedOut = state.timedOut
         }
+        return timedOut
     }
 
     /// Offers `connection` for commits until it breaks or the calling task is cancelled (and it is
-    /// not borrowed then), and returns.
-    func hold(_ connection: PostgresConnection) async {
+    /// not borrowed then), and returns. Meanwhile closes it when one commit has had it for longer than
+    /// `timeout`.
+    func hold(_ connection: PostgresConnection, timeout: Duration) async {
+        // Not a child task: the watch must go on after the holder is cancelled, while a commit that
+        // ignores cancellation still has the connection.
+        let watch = Task { await self.watch(connection, timeout: timeout) }
+        defer { watch.cancel() }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let done = state.withLock { state in
                     state.connection = connection
                     state.isOver = false
-                    state.isBorrowed = false
+                    state.timedOut = false
+                    state.borrowedAt = nil
                     // Cancelled before this: the cancellation handler has already run.
                     if Task.isCancelled { return true }
                     state.holder = continuation
@@ -65,11 +85,27 @@ final class CommitConnection: Sendable {
         state.withLock { $0.connection = nil }
     }
 
+    /// Closes `connection` once a commit has had it for `timeout`, looking four times per timeout (at
+    /// least once a second), until cancelled.
+    private func watch(_ connection: PostgresConnection, timeout: Duration) async {
+        let period = min(timeout / 4, .seconds(1))
+        while (try? await Task.sleep(for: period)) != nil {
+            let expired = state.withLock { state -> Bool in
+                guard let since = state.borrowedAt, !state.timedOut, since.duration(to: .now) >= timeout else {
+                    return false
+                }
+                state.timedOut = true
+                return true
+            }
+            if expired { try? await connection.close() }
+        }
+    }
+
     /// Applies `change`, then wakes the holder if the offer is over and nobody has the connection.
     private func update(_ change: (inout State) -> Void) {
         let holder = state.withLock { state -> CheckedContinuation<Void, Never>? in
             change(&state)
-            guard state.isOver, !state.isBorrowed else { return nil }
+            guard state.isOver, state.borrowedAt == nil else { return nil }
             defer { state.holder = nil }
             return state.holder
         }

@@ -14,11 +14,7 @@ func withDeadline<T: Sendable>(
     let timer = Task {
         guard let timeout, (try? await Task.sleep(for: timeout)) != nil else { return }
         work.cancel()
-        outcome.settle(
-            .failure(
-                EventStoreError(
-                    .unavailable,
-                    "PostgreSQL did not answer within \(timeout) (a write may or may not have taken effect).")))
+        outcome.settle(.failure(deadlinePassed(timeout)))
     }
     defer { timer.cancel() }
     return try await withTaskCancellationHandler {
@@ -27,6 +23,12 @@ func withDeadline<T: Sendable>(
         work.cancel()
         outcome.settle(.failure(CancellationError()))
     }
+}
+
+/// The error of an operation that took longer than `timeout`.
+func deadlinePassed(_ timeout: Duration) -> EventStoreError {
+    EventStoreError(
+        .unavailable, "PostgreSQL did not answer within \(timeout) (a write may or may not have taken effect).")
 }
 
 /// The first result settled wins; the waiter gets it whether it arrives before or after.

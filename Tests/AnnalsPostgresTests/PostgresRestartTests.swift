@@ -1,9 +1,12 @@
 import Annals
-import AnnalsPostgres
 import AnnalsTestSupport
 import Foundation
+import Logging
+import PostgresNIO
 import Synchronization
 import Testing
+
+@testable import AnnalsPostgres
 
 @Suite("PostgreSQL restarts", .enabled(if: PostgresAvailability.canStartServers, "\(PostgresAvailability.reason)"))
 struct PostgresRestartTests {
@@ -193,6 +196,54 @@ struct PostgresRestartTests {
             let events = try await store.read(stream)
             #expect(events.map(\.id) == (first + pending).map(\.id))
             #expect(try await store.headPosition() == Position(5))
+        }
+    }
+
+    /// A single append runs on the connection the store keeps for commits, in the appending task, with
+    /// the holder closing that connection once the commit passes `appendTimeout`.
+    @Test(
+        "a commit held up past appendTimeout fails as unavailable within its bound, and appends work again",
+        .timeLimit(.minutes(1)))
+    func commitPastItsDeadline() async throws {
+        let url = try #require(PostgresAvailability.url)
+        var configuration = PostgresHarness.configuration()
+        configuration.appendTimeout = .seconds(1)
+        let logger = Logger(label: "test")
+        try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
+            let stream = try StreamName("held-1")
+            let first = PostgresOrderingTests.batch(1, 1)
+            let held = PostgresOrderingTests.batch(1, 2)
+            let last = PostgresOrderingTests.batch(1, 3)
+            _ = try await store.append(first, to: stream, expecting: .noStream)
+            try await store.client.withConnection { blocker in
+                // Another session takes the counter row's lock (the next commit waits for it) and lets go
+                // after 5 s: without the bound the append would succeed then.
+                try await blocker.query("BEGIN", logger: logger)
+                try await blocker.query(
+                    "SELECT 1 FROM \(unescaped: store.schema).counter WHERE id = 1 FOR UPDATE", logger: logger)
+                async let released: Void = {
+                    try await Task.sleep(for: .seconds(5))
+                    try await blocker.query("ROLLBACK", logger: logger)
+                }()
+                let started = ContinuousClock.now
+                let error = await #expect(throws: EventStoreError.self) {
+                    _ = try await store.append(held, to: stream, expecting: .any)
+                }
+                let waited = ContinuousClock.now - started
+                #expect(error?.code == .unavailable)
+                #expect(error?.message.contains("did not answer within") == true, "\(String(describing: error))")
+                #expect(waited >= .seconds(1) && waited < .seconds(4), "failed after \(waited)")
+                try await released
+            }
+            // The server may still commit the abandoned append once the lock is free; a retry with the same
+            // ids is safe either way.
+            _ = try await store.append(held, to: stream, expecting: .any)
+            _ = try await store.append(last, to: stream, expecting: .any)
+            let events = try await store.read(stream)
+            #expect(events.map(\.id) == (first + held + last).map(\.id))
+            // The commit connection's search_path (the store's schema) never reaches the pool.
+            let rows = try await store.client.query("SHOW search_path")
+            for try await path in rows.decode(String.self) { #expect(!path.contains(store.configuration.schema)) }
         }
     }
 }
