@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 import Synchronization
 
@@ -83,6 +84,20 @@ final class CommitConnection: Sendable {
             update { $0.isOver = true }
         }
         state.withLock { $0.connection = nil }
+    }
+
+    /// Sets up a connection taken for commits, for good: the store's schema as `search_path` (its
+    /// prepared statements name none), READ COMMITTED, and the planner settings that `append_single`
+    /// sets in each call (`append_single_prepared` relies on them). Only the store's own statements
+    /// run on it.
+    static func configure(_ connection: PostgresConnection, schema: String, logger: Logger) async throws {
+        try await connection.query(
+            """
+            SELECT set_config('search_path', quote_ident(\(schema)), false),
+                   set_config('default_transaction_isolation', 'read committed', false),
+                   set_config('plan_cache_mode', 'force_generic_plan', false),
+                   set_config('enable_seqscan', 'off', false)
+            """, logger: logger)
     }
 
     /// Closes `connection` once a commit has had it for `timeout`, looking four times per timeout (at

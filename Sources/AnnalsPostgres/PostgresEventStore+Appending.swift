@@ -352,10 +352,12 @@ extension PostgresEventStore {
     }
 }
 
-/// `CALL append_single(…)` as a prepared statement, for a connection whose `search_path` is the
-/// store's schema (the statement's text is the same for every store).
+/// `CALL append_single_prepared(…)` (`append_single` without its per-call settings) as a prepared
+/// statement, for a connection set up by ``CommitConnection/configure(_:schema:logger:)``: its
+/// `search_path` is the store's schema (so the statement's text is the same for every store), and it
+/// has the settings.
 struct AppendSingleStatement: PostgresPreparedStatement {
-    static let sql = "CALL append_single($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    static let sql = "CALL append_single_prepared($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     typealias Row = (Int64?, Int64?)
 
     /// A group of one append of one event.

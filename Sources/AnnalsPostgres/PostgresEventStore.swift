@@ -249,9 +249,8 @@ public final class PostgresEventStore: EventStore, Service {
     /// when a commit on it fails.
     private func holdCommitConnection() async {
         await keepLeased("No connection for group commits; leasing another", level: .debug) { [self] connection in
-            // Only the store's own statements run on it, and single appends as a prepared statement
-            // whose text names no schema. Closed afterwards, so nobody else gets it with this path.
-            try await connection.query("SET search_path TO \(unescaped: schema)", logger: logger)
+            // Closed afterwards, so that nobody else gets it with the settings of configure(_:).
+            try await CommitConnection.configure(connection, schema: configuration.schema, logger: logger)
             await commitConnection.hold(connection, timeout: configuration.appendTimeout)
             try? await connection.close()
         }

@@ -571,5 +571,50 @@ enum Schema {
             $$;
             """
         ],
+        // 6: append_single without settings of its own, for the connection a store holds for commits.
+        [
+            """
+            -- append_single for a session that has already set what append_single sets in each call: READ COMMITTED,
+            -- plan_cache_mode = force_generic_plan and enable_seqscan = off. The connection a store holds for
+            -- commits sets them once, when it takes the connection, and calls this as a prepared statement. Same
+            -- rules and answers as append_single.
+            CREATE PROCEDURE $S.append_single_prepared(
+                p_stream text, p_category text, p_kind integer, p_expected bigint, p_id uuid, p_type text,
+                p_content smallint, p_data bytea, p_metadata bytea, p_recorded_at timestamptz, p_channel text,
+                INOUT revision bigint DEFAULT NULL, INOUT event_position bigint DEFAULT NULL
+            )
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE $S.counter c0 SET next_position = c0.next_position + 1 WHERE c0.id = 1
+                RETURNING c0.next_position - 1 INTO event_position;
+                UPDATE $S.streams s2 SET last_revision = coalesce(s2.last_revision + 1, 0), is_deleted = false
+                WHERE s2.name = p_stream AND NOT s2.is_tombstoned
+                  AND (p_kind = 0
+                       OR (p_kind = 1 AND (s2.last_revision IS NULL OR s2.is_deleted))
+                       OR (p_kind = 2 AND s2.last_revision IS NOT NULL AND NOT s2.is_deleted)
+                       OR (p_kind = 3 AND s2.last_revision IS NOT DISTINCT FROM p_expected))
+                RETURNING s2.last_revision INTO revision;
+                IF NOT FOUND THEN
+                    IF p_kind IN (0, 1) THEN
+                        INSERT INTO $S.streams (name, last_revision) VALUES (p_stream, 0) ON CONFLICT (name) DO NOTHING;
+                    END IF;
+                    IF p_kind NOT IN (0, 1) OR NOT FOUND THEN
+                        ROLLBACK;
+                        revision := NULL;
+                        event_position := NULL;
+                        RETURN;
+                    END IF;
+                    revision := 0;
+                END IF;
+                INSERT INTO $S.events (position, event_id, stream_name, category, revision, type, content_type, data, metadata,
+                                       recorded_at)
+                VALUES (event_position, p_id, p_stream, p_category, revision, p_type, p_content, p_data, p_metadata,
+                        p_recorded_at);
+                PERFORM pg_notify(p_channel, (event_position + 1)::text);
+                COMMIT;
+            END;
+            $$;
+            """
+        ],
     ]
 }

@@ -292,18 +292,31 @@ struct PostgresGroupCommitTests {
     /// `append_single` commits inside, so it cannot run in the transaction the test above counts scans
     /// in: here it runs in autocommit on one connection (one session, so its plans are kept), and the
     /// rows that sequential scans read are counted from the statistics this session reports.
-    @Test("append_single never scans a table, even with plans made while the tables were empty")
-    func appendSingleNeverScans() async throws {
+    /// `held`: `append_single_prepared` as a prepared statement, on a connection set up as the one the
+    /// store holds for commits; else `append_single` in autocommit on a plain connection.
+    @Test(
+        "append_single never scans a table, even with plans made while the tables were empty",
+        arguments: [false, true])
+    func appendSingleNeverScans(held: Bool) async throws {
         let url = try #require(PostgresAvailability.url)
         try await PostgresHarness.withStore(url: url) { store in
             let logger = store.configuration.logger
             try await store.client.withConnection { connection in
+                if held {
+                    try await CommitConnection.configure(connection, schema: store.configuration.schema, logger: logger)
+                }
                 func call(_ stream: String, _ event: EventData, _ expected: ExpectedRevision) async throws {
                     let append = PendingAppend(events: [event], stream: try StreamName(stream), expected: expected)
                     let call = GroupCall([append], recordedAt: Date(), channel: "annals_test_unused")
                     do {
-                        try await connection.query(
-                            call.querySingle(calling: "CALL \(store.schema).append_single"), logger: logger)
+                        if held {
+                            for try await _ in try await connection.execute(
+                                AppendSingleStatement(call: call), logger: logger)
+                            {}
+                        } else {
+                            try await connection.query(
+                                call.querySingle(calling: "CALL \(store.schema).append_single"), logger: logger)
+                        }
                     } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                         // An id seen before: the store takes append_group_commit then.
                     }
