@@ -26,7 +26,7 @@ extension AnnalsCommand.Bench {
         let results = try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
             var results = base
             results.probeBefore = try await Self.insertProbe(store, seconds: probeSeconds)
-            try await plan.run(on: store, into: &results)
+            try await plan.run(on: store, into: &results) { try await Self.insertProbe(store, seconds: $0) }
             results.probeAfter = try await Self.insertProbe(store, seconds: probeSeconds)
             try await store.client.query("DROP SCHEMA \(unescaped: "\"\(schema)\"") CASCADE")
             return results

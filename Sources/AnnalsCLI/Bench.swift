@@ -18,7 +18,8 @@ extension AnnalsCommand {
             discussion: """
                 The machine's flush latency changes by itself, so every durable figure is also reported as \
                 a ratio to the probe (write + fdatasync of a small record in a loop), which runs before and \
-                after the scenarios.
+                after the scenarios; single appends are measured in slices alternating with slices of the \
+                probe, and against those.
                 """
         )
 
@@ -67,12 +68,16 @@ extension AnnalsCommand {
             let scenarios = BenchScenarios(seconds: seconds)
             if store == "file" {
                 try await FileEventStore.withStore(at: directory + "/store", configuration: scenarios.quiet) { store in
-                    try await scenarios.run(on: store, into: &results)
+                    try await scenarios.run(on: store, into: &results) {
+                        try FlushProbe.run(directory: directory, seconds: $0)
+                    }
                 }
                 results.recovery = try await scenarios.recovery(
                     directory: directory + "/recovery", events: recoveryEvents)
             } else {
-                try await scenarios.run(on: try InMemoryEventStore(), into: &results)
+                try await scenarios.run(on: try InMemoryEventStore(), into: &results) {
+                    try FlushProbe.run(directory: directory, seconds: $0)
+                }
             }
             if server {
                 results.http = try await scenarios.overHTTP(directory: directory + "/server")
@@ -155,8 +160,50 @@ struct BenchScenarios {
         )
     }
 
-    func run(on store: some EventStore, into results: inout BenchResults) async throws {
-        results.singleAppends = try await singleAppends(on: store)
+    /// One event per append, awaited one by one, in slices alternating with slices of `probe` (run for
+    /// the seconds it is given): two slices per second of the scenario, each half the probe's, half the
+    /// appends'. The probe's rate drifts by itself on this kind of machine (by a tenth between the
+    /// probe before and the probe after, at times); alternating makes both see the same drift. Returns
+    /// the appends and the probe over its slices (its p50 and p99: the median of the slices').
+    func singleAppends(
+        on store: some EventStore, alternatingWith probe: (Double) async throws -> FlushProbe.Result
+    ) async throws -> (BenchResults.Throughput, FlushProbe.Result) {
+        let rounds = max(2, Int((seconds * 2).rounded()))
+        let slice = seconds / Double(rounds)
+        let single = try StreamName("bench-single")
+        var latencies: [Double] = []
+        var elapsed = 0.0
+        var probes: [FlushProbe.Result] = []
+        for _ in 0..<rounds {
+            probes.append(try await probe(slice))
+            let start = clock.now
+            let end = start.advanced(by: .seconds(slice))
+            while clock.now < end {
+                let began = clock.now
+                _ = try await store.append([Self.event()], to: single, expecting: .any)
+                latencies.append(began.duration(to: clock.now).microseconds)
+            }
+            elapsed += start.duration(to: clock.now).seconds
+        }
+        let appends = BenchResults.Throughput(
+            eventsPerSecond: Double(latencies.count) / elapsed,
+            p50Microseconds: percentile(latencies, 0.5),
+            p99Microseconds: percentile(latencies, 0.99)
+        )
+        let alternating = FlushProbe.Result(
+            flushesPerSecond: probes.map(\.flushesPerSecond).reduce(0, +) / Double(probes.count),
+            p50Microseconds: percentile(probes.map(\.p50Microseconds), 0.5),
+            p99Microseconds: percentile(probes.map(\.p99Microseconds), 0.5)
+        )
+        return (appends, alternating)
+    }
+
+    func run(
+        on store: some EventStore, into results: inout BenchResults,
+        probe: (Double) async throws -> FlushProbe.Result
+    ) async throws {
+        (results.singleAppends, results.probeAlternating) = try await singleAppends(
+            on: store, alternatingWith: probe)
 
         // 100 events per append.
         let batched = try StreamName("bench-batched")
@@ -339,6 +386,8 @@ struct BenchResults: Codable {
     var seconds: Double
     var probeBefore: FlushProbe.Result?
     var probeAfter: FlushProbe.Result?
+    /// The probe in slices alternating with those of the single appends, which are measured against it.
+    var probeAlternating: FlushProbe.Result?
     var singleAppends: Throughput?
     var batchedAppends: Throughput?
     var concurrentAppends: Throughput?
@@ -368,7 +417,10 @@ struct BenchResults: Codable {
     var ratios: [String: Double] {
         guard probeRate > 0 else { return [:] }
         var ratios: [String: Double] = [:]
-        if let singleAppends { ratios["singleAppendsToProbe"] = singleAppends.eventsPerSecond / probeRate }
+        if let singleAppends {
+            let probe = probeAlternating?.flushesPerSecond ?? probeRate
+            if probe > 0 { ratios["singleAppendsToProbe"] = singleAppends.eventsPerSecond / probe }
+        }
         if let batchedAppends { ratios["batchedEventsToProbe"] = batchedAppends.eventsPerSecond / probeRate }
         if let concurrentAppends { ratios["concurrentEventsToProbe"] = concurrentAppends.eventsPerSecond / probeRate }
         if let sixteenWriters { ratios["sixteenWritersToProbe"] = sixteenWriters.eventsPerSecond / probeRate }
@@ -376,7 +428,8 @@ struct BenchResults: Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case store, directory, seconds, probeBefore, probeAfter, singleAppends, batchedAppends, concurrentAppends
+        case store, directory, seconds, probeBefore, probeAfter, probeAlternating, singleAppends, batchedAppends
+        case concurrentAppends
         case sixteenWriters
         case readStreamEventsPerSecond, readAllEventsPerSecond, subscriptionP50Microseconds
         case subscriptionP99Microseconds, recovery, ratios, probeRate, http
@@ -402,6 +455,7 @@ struct BenchResults: Codable {
         try container.encode(seconds, forKey: .seconds)
         try container.encodeIfPresent(probeBefore, forKey: .probeBefore)
         try container.encodeIfPresent(probeAfter, forKey: .probeAfter)
+        try container.encodeIfPresent(probeAlternating, forKey: .probeAlternating)
         try container.encode(probeRate, forKey: .probeRate)
         try container.encodeIfPresent(singleAppends, forKey: .singleAppends)
         try container.encodeIfPresent(batchedAppends, forKey: .batchedAppends)
@@ -431,6 +485,11 @@ struct BenchResults: Codable {
         }
         if let probe = probeAfter {
             row("flush probe (after)", "\(format(probe.flushesPerSecond))/s p50 \(format(probe.p50Microseconds)) µs")
+        }
+        if let probe = probeAlternating {
+            row(
+                "flush probe (alternating with single appends)",
+                "\(format(probe.flushesPerSecond))/s p50 \(format(probe.p50Microseconds)) µs")
         }
         let ratios = self.ratios
         if let value = singleAppends {
