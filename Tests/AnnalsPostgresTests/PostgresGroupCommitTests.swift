@@ -311,7 +311,8 @@ struct PostgresGroupCommitTests {
                     do {
                         if held {
                             for try await _ in try await connection.execute(
-                                AppendSingleStatement(call: call), logger: logger)
+                                AppendSingleStatement(append, recordedAt: Date(), channel: "annals_test_unused"),
+                                logger: logger)
                             {}
                         } else {
                             try await connection.query(
