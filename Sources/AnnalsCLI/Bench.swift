@@ -143,16 +143,26 @@ struct BenchScenarios {
             contentType: .binary)
     }
 
+    /// Appends one event to `bench-single` after another, awaiting each, for `duration` seconds;
+    /// each one's latency goes into `latencies`. Returns the seconds it took.
+    private func appendOneByOne(
+        to store: some EventStore, for duration: Double, into latencies: inout [Double]
+    ) async throws -> Double {
+        let single = try StreamName("bench-single")
+        let start = clock.now
+        let end = start.advanced(by: .seconds(duration))
+        while clock.now < end {
+            let began = clock.now
+            _ = try await store.append([Self.event()], to: single, expecting: .any)
+            latencies.append(began.duration(to: clock.now).microseconds)
+        }
+        return start.duration(to: clock.now).seconds
+    }
+
     /// One event per append, awaited one by one.
     func singleAppends(on store: some EventStore) async throws -> BenchResults.Throughput {
-        let single = try StreamName("bench-single")
         var latencies: [Double] = []
-        let end = clock.now.advanced(by: .seconds(seconds))
-        while clock.now < end {
-            let start = clock.now
-            _ = try await store.append([Self.event()], to: single, expecting: .any)
-            latencies.append(start.duration(to: clock.now).microseconds)
-        }
+        _ = try await appendOneByOne(to: store, for: seconds, into: &latencies)
         return .init(
             eventsPerSecond: Double(latencies.count) / seconds,
             p50Microseconds: percentile(latencies, 0.5),
@@ -170,25 +180,17 @@ struct BenchScenarios {
     ) async throws -> (BenchResults.Throughput, FlushProbe.Result) {
         let rounds = max(2, Int((seconds * 2).rounded()))
         let slice = seconds / Double(rounds)
-        let single = try StreamName("bench-single")
         var latencies: [Double] = []
         var elapsed = 0.0
         var probes: [FlushProbe.Result] = []
         // Warm-up, not measured: the stream's creation, a connection's first use of a statement, the
         // probe's table or file.
         _ = try await probe(min(slice, 0.2))
-        let warm = clock.now.advanced(by: .seconds(min(slice, 0.2)))
-        while clock.now < warm { _ = try await store.append([Self.event()], to: single, expecting: .any) }
+        var unmeasured: [Double] = []
+        _ = try await appendOneByOne(to: store, for: min(slice, 0.2), into: &unmeasured)
         for _ in 0..<rounds {
             probes.append(try await probe(slice))
-            let start = clock.now
-            let end = start.advanced(by: .seconds(slice))
-            while clock.now < end {
-                let began = clock.now
-                _ = try await store.append([Self.event()], to: single, expecting: .any)
-                latencies.append(began.duration(to: clock.now).microseconds)
-            }
-            elapsed += start.duration(to: clock.now).seconds
+            elapsed += try await appendOneByOne(to: store, for: slice, into: &latencies)
         }
         let appends = BenchResults.Throughput(
             eventsPerSecond: Double(latencies.count) / elapsed,

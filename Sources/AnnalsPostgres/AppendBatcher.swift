@@ -29,10 +29,10 @@ final class PendingAppend: Sendable {
         self.expected = expected
     }
 
-    var isResolved: Bool { state.withLock { $0.result != nil } }
-
     /// The outcome, once resolved.
     var outcome: Result<AppendResult, EventStoreError>? { state.withLock { $0.result } }
+
+    var isResolved: Bool { outcome != nil }
 
     func resolve(_ result: Result<AppendResult, EventStoreError>) {
         let waiter = state.withLock { state in

@@ -7,8 +7,8 @@ import Synchronization
 /// awaited one by one).
 ///
 /// A commit borrows it when it is free (else it uses the pool as before) and gives it back. A
-/// commit that fails gives it back as broken: the holder then returns it to the pool and leases
-/// another. When the holder is cancelled it waits for a borrowed connection to come back first.
+/// commit that fails gives it back as broken: the holder then closes it (its session settings must
+/// not reach the pool) and leases another. When the holder is cancelled it waits for a borrowed connection to come back first.
 ///
 /// A commit on this connection runs in the committing task itself, not in a task of its own under
 /// ``withDeadline(_:_:)`` (which costs a lone writer awaiting each append about 8 % of its rate):
@@ -101,9 +101,9 @@ final class CommitConnection: Sendable {
     }
 
     /// Closes `connection` once a commit has had it for `timeout`, looking four times per timeout (at
-    /// least once a second), until cancelled.
+    /// least once a second, at most every 10 ms), until cancelled.
     private func watch(_ connection: PostgresConnection, timeout: Duration) async {
-        let period = min(timeout / 4, .seconds(1))
+        let period = max(min(timeout / 4, .seconds(1)), .milliseconds(10))
         while (try? await Task.sleep(for: period)) != nil {
             let expired = state.withLock { state -> Bool in
                 guard let since = state.borrowedAt, !state.timedOut, since.duration(to: .now) >= timeout else {

@@ -113,7 +113,7 @@ extension PostgresEventStore {
     ) async throws -> [Result<AppendResult, EventStoreError>] {
         if group.count == 1, group[0].events.count == 1,
             let outcome = try await appendSingle(
-                group[0], recordedAt, channel, schema: schema, prepared: onHeld, on: connection, logger)
+                group[0], recordedAt, channel, schema: schema, onHeld: onHeld, on: connection, logger)
         {
             return [outcome]
         }
@@ -130,24 +130,21 @@ extension PostgresEventStore {
     /// append undecided (it rolled back, or failed on an event id seen before: a retry), for
     /// `append_group_commit` to decide.
     ///
-    /// On the connection ``CommitConnection`` holds (`prepared`), whose `search_path` is the store's
+    /// On the connection ``CommitConnection`` holds (`onHeld`), whose `search_path` is the store's
     /// schema, it is a prepared statement, parsed and planned once per connection (measured: 4–6 % of
     /// the rate of one-event appends awaited one by one, against the same `CALL` parsed each time).
     private static func appendSingle(
-        _ append: PendingAppend, _ recordedAt: Date, _ channel: String, schema: String, prepared: Bool,
+        _ append: PendingAppend, _ recordedAt: Date, _ channel: String, schema: String, onHeld: Bool,
         on connection: PostgresConnection, _ logger: Logger
     ) async throws -> Result<AppendResult, EventStoreError>? {
         do {
             var reply: (Int64?, Int64?)?
-            if prepared {
-                let statement = AppendSingleStatement(append, recordedAt: recordedAt, channel: channel)
-                for try await row in try await connection.execute(statement, logger: logger) {
-                    reply = row
-                }
+            let statement = AppendSingleStatement(append, recordedAt: recordedAt, channel: channel)
+            if onHeld {
+                for try await row in try await connection.execute(statement, logger: logger) { reply = row }
             } else {
-                let call = GroupCall([append], recordedAt: recordedAt, channel: channel)
                 let rows = try await connection.query(
-                    call.querySingle(calling: "CALL \(schema).append_single"), logger: logger)
+                    try statement.query(calling: "CALL \(schema).append_single"), logger: logger)
                 for try await row in rows.decode((Int64?, Int64?).self) { reply = row }
             }
             if let (revision, position) = reply {
@@ -417,6 +414,15 @@ struct AppendSingleStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+
+    /// The same eleven arguments for a connection without the prepared statement: `head` applied to
+    /// them as an unnamed query, e.g. `CALL "annals".append_single`; `head` is SQL text of the store's
+    /// own, never input.
+    func query(calling head: String) throws -> PostgresQuery {
+        PostgresQuery(
+            unsafeSQL: head + "(" + (1...11).map { "$\($0)" }.joined(separator: ", ") + ")",
+            binds: try makeBindings())
+    }
 }
 
 /// A group of appends as `append_group` takes it: parallel arrays per append, the events concatenated.
@@ -442,14 +448,6 @@ struct GroupCall {
         """
         \(unescaped: head)(\(streams), \(categories), \(kinds), \(expectations), \(counts), \(ids), \(types), \
         \(contentTypes), \(data), \(metadata), \(recordedAt), \(channel))
-        """
-    }
-
-    /// `head` applied to `append_single`'s eleven arguments: the group's one append, of one event.
-    func querySingle(calling head: String) -> PostgresQuery {
-        """
-        \(unescaped: head)(\(streams[0]), \(categories[0]), \(kinds[0]), \(expectations[0]), \(ids[0]), \(types[0]), \
-        \(contentTypes[0]), \(data[0]), \(metadata[0]), \(recordedAt), \(channel))
         """
     }
 

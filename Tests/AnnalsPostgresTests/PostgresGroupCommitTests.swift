@@ -307,16 +307,13 @@ struct PostgresGroupCommitTests {
                 }
                 func call(_ stream: String, _ event: EventData, _ expected: ExpectedRevision) async throws {
                     let append = PendingAppend(events: [event], stream: try StreamName(stream), expected: expected)
-                    let call = GroupCall([append], recordedAt: Date(), channel: "annals_test_unused")
+                    let statement = AppendSingleStatement(append, recordedAt: Date(), channel: "annals_test_unused")
                     do {
                         if held {
-                            for try await _ in try await connection.execute(
-                                AppendSingleStatement(append, recordedAt: Date(), channel: "annals_test_unused"),
-                                logger: logger)
-                            {}
+                            for try await _ in try await connection.execute(statement, logger: logger) {}
                         } else {
                             try await connection.query(
-                                call.querySingle(calling: "CALL \(store.schema).append_single"), logger: logger)
+                                try statement.query(calling: "CALL \(store.schema).append_single"), logger: logger)
                         }
                     } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                         // An id seen before: the store takes append_group_commit then.
