@@ -86,15 +86,18 @@ final class API: Sendable {
         // (seen once: a SIGTERM that took 30 s while a client reconnected its subscription).
         if shutdown.isSet || response.status == .requestTimeout { response.headers[.connection] = "close" }
         metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
-        // Only the path: a query may carry an access token.
-        logger.info(
-            "request",
-            metadata: [
-                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "route": "\(route)",
-                "status": "\(response.status.code)",
-                "ms":
-                    "\(Double((ContinuousClock.now - started).components.attoseconds) / 1e15 + Double((ContinuousClock.now - started).components.seconds) * 1000)",
-            ])
+        // One line per request at debug (a library leaves info to the application; `/health` polls
+        // would flood it), answers of 5xx at warning. Only the path: a query may carry an access token.
+        let level: Logger.Level = response.status.code >= 500 ? .warning : .debug
+        if logger.logLevel <= level {
+            logger.log(
+                level: level, "request",
+                metadata: [
+                    "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "route": "\(route)",
+                    "status": "\(response.status.code)",
+                    "ms": "\((ContinuousClock.now - started) / .milliseconds(1))",
+                ])
+        }
         return response
     }
 
@@ -756,17 +759,18 @@ final class API: Sendable {
 
 /// Runs its release action exactly once: when asked, or when dropped.
 final class SubscriptionSlot: Sendable {
-    private let action: Mutex<(@Sendable () -> Void)?>
+    /// In a struct, not as a bare function in the `Mutex` (see ``CommitObserverRelay``).
+    private let action: Mutex<ObserverBox<Void>?>
 
     init(_ action: @escaping @Sendable () -> Void) {
-        self.action = Mutex(action)
+        self.action = Mutex(ObserverBox(call: { _ in action() }))
     }
 
     func release() {
         action.withLock { action in
             defer { action = nil }
             return action
-        }?()
+        }?.call(())
     }
 
     deinit { release() }

@@ -42,7 +42,12 @@ final class ServerMetrics: Sendable {
 
     let state = Mutex(State())
 
+    /// Methods counted by name; any other (a client may send any token as a method) counts as
+    /// `other`, so a caller cannot grow the label set, and with it `/metrics`, without bound.
+    static let countedMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
     func request(method: String, route: String, status: Int) {
+        let method = Self.countedMethods.contains(method) ? method : "other"
         state.withLock { $0.requests["method=\"\(method)\",route=\"\(route)\",status=\"\(status)\"", default: 0] += 1 }
     }
 
