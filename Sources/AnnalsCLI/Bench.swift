@@ -23,7 +23,7 @@ extension AnnalsCommand {
                 """
         )
 
-        @Option(help: "The store to measure: file or memory.")
+        @Option(help: "The store to measure: file, memory or postgres.")
         var store: String = "file"
 
         @Option(name: .long, help: "The data directory (a temporary one by default; it must not exist yet).")
@@ -38,8 +38,24 @@ extension AnnalsCommand {
         @Option(help: "Events in the store opened for the recovery scenario.")
         var recoveryEvents: Int = 200_000
 
-        @Flag(name: .long, help: "Also measure over HTTP: a server on a file store and the Swift client.")
+        @Flag(
+            name: .long,
+            help:
+                "Also measure over HTTP: `annals serve` (this binary, as a child process) on a file store, and the Swift client."
+        )
         var server = false
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "With --server: also run a soak of this many seconds, one event per request.",
+                discussion:
+                    "Reports throughput and p99 in the first and the last tenth of the run, and the server's memory at the end of each.",
+                valueName: "seconds"))
+        var soak: Double?
+
+        @Option(name: .long, help: "Connections the soak appends on at once.")
+        var soakConnections: Int = 1
 
         @Flag(name: .long, help: "Print JSON.")
         var json = false
@@ -54,6 +70,15 @@ extension AnnalsCommand {
             }
             guard seconds > 0, seconds <= 600, recoveryEvents >= 0 else {
                 throw ValidationError("--seconds must be in (0, 600] and --recovery-events not negative.")
+            }
+            if let soak {
+                guard server else { throw ValidationError("--soak runs over HTTP: give --server too.") }
+                guard soak >= 10, soak <= 7 * 86_400 else {
+                    throw ValidationError("--soak must be from 10 seconds to a week.")
+                }
+            }
+            guard (1...1_024).contains(soakConnections) else {
+                throw ValidationError("--soak-connections must be from 1 to 1024.")
             }
             let temporary = data == nil
             let directory = data ?? NSTemporaryDirectory() + "annals-bench-\(UUID().uuidString.prefix(8))"
@@ -80,7 +105,9 @@ extension AnnalsCommand {
                 }
             }
             if server {
-                results.http = try await scenarios.overHTTP(directory: directory + "/server")
+                results.http = try await scenarios.overHTTP(
+                    directory: directory + "/server",
+                    soak: soak.map { SoakScenario(seconds: $0, connections: soakConnections) })
             }
             results.probeAfter = try FlushProbe.run(directory: directory, seconds: min(seconds, 2))
             if json {
@@ -412,6 +439,10 @@ struct BenchResults: Codable {
         var concurrentAppends: Throughput
         var subscriptionP50Microseconds: Double
         var subscriptionP99Microseconds: Double
+        /// The server's CPU time per request in each append scenario (from `/proc`).
+        var singleAppendServerCPUMicroseconds: Double?
+        var concurrentAppendServerCPUMicroseconds: Double?
+        var soak: SoakScenario.Result?
     }
 
     /// The probe's rate: the mean of its runs before and after the scenarios.
@@ -552,7 +583,7 @@ struct BenchResults: Codable {
         }
         if let http {
             lines.append("")
-            lines.append("Over HTTP (annals serve on a file store, RemoteEventStore on 127.0.0.1):")
+            lines.append("Over HTTP (annals serve, a child process, on a file store; RemoteEventStore on 127.0.0.1):")
             row(
                 "1 client, 1 event per append, one by one",
                 "\(format(http.singleAppends.eventsPerSecond)) ev/s p50 \(format(http.singleAppends.p50Microseconds)) p99 \(format(http.singleAppends.p99Microseconds)) µs",
@@ -564,6 +595,30 @@ struct BenchResults: Codable {
             row(
                 "SSE subscription, acknowledged → delivered",
                 "p50 \(format(http.subscriptionP50Microseconds)) µs p99 \(format(http.subscriptionP99Microseconds)) µs")
+            if let single = http.singleAppendServerCPUMicroseconds,
+                let concurrent = http.concurrentAppendServerCPUMicroseconds
+            {
+                row(
+                    "server CPU per append request",
+                    "1 client \(format(single)) µs, 64 clients \(format(concurrent)) µs")
+            }
+            if let soak = http.soak {
+                lines.append("")
+                lines.append(
+                    "Soak: \(format(soak.seconds)) s on \(soak.connections) connection(s), \(soak.requests) appends, \(soak.failures) failed:"
+                )
+                for (name, tenth) in [("first tenth", soak.first), ("last tenth", soak.last)] {
+                    let memory = tenth.serverResidentBytes.map { "RSS \(format(Double($0) / 1_048_576)) MiB" } ?? ""
+                    let cpu = tenth.serverCPUMicrosecondsPerRequest.map { "CPU \(format($0)) µs/req" } ?? ""
+                    row(
+                        name,
+                        "\(format(tenth.requestsPerSecond)) req/s p50 \(format(tenth.p50Microseconds)) p99 \(format(tenth.p99Microseconds)) µs",
+                        "", "\(memory) \(cpu)")
+                }
+                row(
+                    "last tenth / first tenth", "throughput \(format(soak.throughputRatio * 100))%",
+                    soak.memoryRatio.map { "memory \(format($0 * 100))%" } ?? "", "≥ 90%; memory ≤ 110%")
+            }
         }
         return lines.joined(separator: "\n")
     }
@@ -581,10 +636,7 @@ func format(_ value: Double) -> String {
 }
 
 func residentBytes() -> Int64 {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }
-    return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+    ProcessUsage.current?.residentBytes ?? 0
 }
 
 func directorySize(_ path: String) -> Int64 {

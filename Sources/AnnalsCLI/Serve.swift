@@ -76,7 +76,9 @@ extension AnnalsCommand {
         var insecure = false
 
         @Option(
-            name: .long, help: "Log level: trace, debug, info, notice, warning, error (ANNALS_LOG_LEVEL; default info)."
+            name: .long,
+            help:
+                "Log level: trace, debug, info, notice, warning, error, critical (ANNALS_LOG_LEVEL; default info; debug logs every request)."
         )
         var logLevel: String?
 
@@ -143,29 +145,42 @@ extension AnnalsCommand {
             }
         }
 
+        /// A new admin token when the registry holds none (a first start), else nil.
+        static func firstAdminToken(in tokens: any TokenRegistry) async throws -> String? {
+            guard try await tokens.all().isEmpty else { return nil }
+            return try await tokens.create(name: "admin", role: .admin, scopes: []).token
+        }
+
         static func serve(
             store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
             describe: String, scheme: String, relay: CommitObserverRelay
         ) async throws {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-            let firstToken: String? =
-                try await tokens.all().isEmpty
-                ? try await tokens.create(name: "admin", role: .admin, scopes: []).token : nil
             let server = try AnnalsServer(store: store, tokens: tokens, configuration: configuration, logger: logger)
             relay.connect(server.commitObserver)
             try await server.run { port in
-                if let token = firstToken {
-                    FileHandle.standardOutput.write(
+                // The first admin token is made only now that the server listens: a first start that
+                // fails (a port in use) must not leave a token no one was shown.
+                do {
+                    if let token = try await firstAdminToken(in: tokens) {
+                        FileHandle.standardOutput.write(
+                            Data(
+                                """
+                                Created the first admin token (shown only this once; only its hash is stored):
+
+                                    \(token)
+
+                                Use it as: curl -H 'Authorization: Bearer \(token)' \(scheme)://\(host):\(port)/stats
+                                or paste it into the admin page at \(scheme)://\(host):\(port)/
+
+
+                                """.utf8))
+                    }
+                } catch {
+                    FileHandle.standardError.write(
                         Data(
-                            """
-                            Created the first admin token (shown only this once; only its hash is stored):
-
-                                \(token)
-
-                            Use it as: curl -H 'Authorization: Bearer \(token)' \(scheme)://\(host):\(port)/stats
-
-
-                            """.utf8))
+                            "annals: the first admin token could not be created (\(error)); make one with `annals token create --name admin --role admin`.\n"
+                                .utf8))
                 }
                 // Unbuffered: scripts and tests wait for this line on a pipe.
                 FileHandle.standardOutput.write(

@@ -112,4 +112,32 @@ struct ServeCommandTests {
         #expect((try await child.exit()) != 0)
         #expect(child.output.contains("--insecure"), "\(child.output)")
     }
+
+    @Test(
+        "a first start on a busy port exits 2 with the reason and leaves no token behind; the next start prints one",
+        .timeLimit(.minutes(2)))
+    func busyPortOnFirstStart() async throws {
+        let holder = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
+        let data = NSTemporaryDirectory() + "annals-serve-\(UUID().uuidString)"
+        defer {
+            try? FileManager.default.removeItem(atPath: holder)
+            try? FileManager.default.removeItem(atPath: data)
+        }
+        let (first, url, _) = try await Child.serve(data: holder)
+        let port = try #require(url.split(separator: ":").last.map(String.init))
+        let refused = try Child(arguments: ["serve", "--data", data, "--port", port])
+        #expect(try await refused.exit() == 2, "\(refused.output)")
+        #expect(refused.output.contains("annals: unavailable: Cannot listen on 127.0.0.1:\(port)"), "\(refused.output)")
+        #expect(refused.output.contains("in use"), "\(refused.output)")
+        #expect(!refused.output.contains("annals_"), "no token is shown by a start that failed")
+        let kept = (try? String(contentsOfFile: data + "/tokens.json", encoding: .utf8)) ?? "[]"
+        #expect(!kept.contains("admin"), "no token is kept by a start that failed: \(kept)")
+        first.signal(SIGTERM)
+        #expect(try await first.exit() == 0)
+
+        let (second, _, printed) = try await Child.serve(data: data)
+        #expect(printed != nil, "the first start that listens prints the admin token: \(second.output)")
+        second.signal(SIGTERM)
+        #expect(try await second.exit() == 0)
+    }
 }

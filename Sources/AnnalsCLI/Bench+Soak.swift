@@ -1,0 +1,179 @@
+import Annals
+import AnnalsClient
+import AsyncHTTPClient
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A long run of appends over HTTP against a running server, to see whether it slows down or grows
+/// with time: throughput, latency and the server's CPU per request in the first and the last tenth of
+/// the run, and its resident memory at the end of each.
+///
+/// Each connection appends one event at a time (128 bytes) to streams of its own, rotating over a
+/// hundred, through ``AnnalsClient/RemoteEventStore`` on one kept-alive connection pool.
+struct SoakScenario {
+    var seconds: Double
+    var connections: Int
+
+    /// What one tenth of the run measured.
+    struct Tenth: Codable, Sendable {
+        var requestsPerSecond: Double
+        var p50Microseconds: Double
+        var p99Microseconds: Double
+        /// The server's resident memory at the end of this tenth (nil when the server is not a process
+        /// whose `/proc` entry this machine can read).
+        var serverResidentBytes: Int64?
+        /// The server's user and system CPU time over this tenth, per request answered.
+        var serverCPUMicrosecondsPerRequest: Double?
+    }
+
+    struct Result: Codable, Sendable {
+        var seconds: Double
+        var connections: Int
+        var requests: Int
+        var failures: Int
+        var first: Tenth
+        var last: Tenth
+
+        /// The last tenth's throughput over the first's (target ≥ 0.9).
+        var throughputRatio: Double {
+            first.requestsPerSecond > 0 ? last.requestsPerSecond / first.requestsPerSecond : 0
+        }
+
+        /// The server's memory at the end over its memory at the end of the first tenth (target ≤ 1.1).
+        var memoryRatio: Double? {
+            guard let first = first.serverResidentBytes, let last = last.serverResidentBytes, first > 0 else {
+                return nil
+            }
+            return Double(last) / Double(first)
+        }
+    }
+
+    /// One request: when it was answered (seconds from the start) and how long it took.
+    private struct Sample {
+        var answered: Float
+        var microseconds: Float
+    }
+
+    /// Runs against the server at `url`; `serverPID` names its process, for memory and CPU.
+    func run(url: String, token: String, serverPID: pid_t?) async throws -> Result {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await run(
+                on: try RemoteEventStore(url: url, token: token, client: client), serverPID: serverPID)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func run(on store: RemoteEventStore, serverPID: pid_t?) async throws -> Result {
+        let clock = ContinuousClock()
+        let tenth = seconds / 10
+        let start = clock.now
+        let end = start.advanced(by: .seconds(seconds))
+        // The server's CPU time and memory at the four edges of the two tenths measured.
+        let edges = [0, tenth, seconds - tenth, seconds]
+        async let usage: [ProcessUsage?] = {
+            var readings: [ProcessUsage?] = []
+            for edge in edges {
+                try? await clock.sleep(until: start.advanced(by: .seconds(edge)))
+                readings.append(serverPID.flatMap(ProcessUsage.of))
+            }
+            return readings
+        }()
+        let (samples, failures) = try await withThrowingTaskGroup(of: ([Sample], Int).self) { group in
+            for connection in 0..<connections {
+                group.addTask {
+                    var samples: [Sample] = []
+                    samples.reserveCapacity(Int(min(seconds, 3_600) * 500))
+                    var failures = 0
+                    var failuresInARow = 0
+                    var count = 0
+                    while clock.now < end {
+                        let stream = try StreamName("soak-\(connection)-\(count % 100)")
+                        count += 1
+                        let began = clock.now
+                        do {
+                            _ = try await store.append([BenchScenarios.event()], to: stream, expecting: .any)
+                            failuresInARow = 0
+                        } catch {
+                            failures += 1
+                            failuresInARow += 1
+                            if failuresInARow >= 100 { throw error }
+                            continue
+                        }
+                        let answered = clock.now
+                        samples.append(
+                            Sample(
+                                answered: Float(start.duration(to: answered).seconds),
+                                microseconds: Float(began.duration(to: answered).microseconds)))
+                    }
+                    return (samples, failures)
+                }
+            }
+            return try await group.reduce(into: ([Sample](), 0)) {
+                $0.0 += $1.0
+                $0.1 += $1.1
+            }
+        }
+        let readings = await usage
+
+        func measure(_ range: Range<Double>, from before: ProcessUsage?, to after: ProcessUsage?) -> Tenth {
+            let inside = samples.filter { range.contains(Double($0.answered)) }
+            let latencies = inside.map { Double($0.microseconds) }
+            var cpu: Double?
+            if let before, let after, !inside.isEmpty {
+                cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(inside.count)
+            }
+            return Tenth(
+                requestsPerSecond: Double(inside.count) / tenth,
+                p50Microseconds: percentile(latencies, 0.5),
+                p99Microseconds: percentile(latencies, 0.99),
+                serverResidentBytes: after?.residentBytes,
+                serverCPUMicrosecondsPerRequest: cpu)
+        }
+        return Result(
+            seconds: seconds, connections: connections, requests: samples.count, failures: failures,
+            first: measure(0..<tenth, from: readings[0], to: readings[1]),
+            last: measure((seconds - tenth)..<(seconds + 1), from: readings[2], to: readings[3]))
+    }
+}
+
+/// A process's CPU time and resident memory, read from `/proc`.
+struct ProcessUsage: Sendable {
+    var cpuSeconds: Double
+    var residentBytes: Int64
+
+    /// Nil when `/proc/<pid>` cannot be read (the process is gone, or this is not Linux).
+    static func of(_ pid: pid_t) -> ProcessUsage? {
+        of(procEntry: String(pid))
+    }
+
+    /// This process.
+    static var current: ProcessUsage? { of(procEntry: "self") }
+
+    private static func of(procEntry: String) -> ProcessUsage? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(procEntry)/stat", encoding: .utf8),
+            let statm = try? String(contentsOfFile: "/proc/\(procEntry)/statm", encoding: .utf8),
+            let closing = stat.lastIndex(of: ")")
+        else { return nil }
+        // After the command name (which may hold spaces): state, ppid, …; utime and stime are the
+        // 14th and 15th fields of the line, the 12th and 13th after the name.
+        let fields = stat[stat.index(after: closing)...].split(separator: " ")
+        let pages = statm.split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]), pages.count > 1,
+            let resident = Int64(pages[1])
+        else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ProcessUsage(
+            cpuSeconds: (user + system) / max(ticks, 1), residentBytes: resident * Int64(sysconf(Int32(_SC_PAGESIZE))))
+    }
+}

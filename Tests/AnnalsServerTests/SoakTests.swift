@@ -1,0 +1,41 @@
+import Annals
+import AnnalsTestSupport
+import Foundation
+import Testing
+
+@testable import AnnalsCLI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A short soak of the real `annals serve`: the same scenario as `annals bench --server --soak`, so a
+/// server that slows down or grows with every commit fails here, not only in a long bench run.
+@Suite("Soak of annals serve (the binary)")
+struct SoakTests {
+    @Test(
+        "appends for 30 s on two connections: the last tenth as fast and as small as the first", .timeLimit(.minutes(3))
+    )
+    func flatOverTime() async throws {
+        let data = NSTemporaryDirectory() + "annals-soak-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let (child, url, printed) = try await Child.serve(data: data)
+        let token = try #require(printed)
+        let result = try await SoakScenario(seconds: 30, connections: 2).run(
+            url: url, token: token, serverPID: child.pid)
+        child.signal(SIGTERM)
+        #expect(try await child.exit() == 0)
+
+        let summary = "\(result)"
+        #expect(result.failures == 0, "\(summary)")
+        #expect(result.requests > 1_000, "\(summary)")
+        // Other tests share the two cores while this runs, so wall-clock throughput is held to a loose
+        // bound; the server's own CPU per request, which contention hardly moves, to a tighter one.
+        #expect(result.throughputRatio >= 0.6, "\(summary)")
+        let cpuFirst = try #require(result.first.serverCPUMicrosecondsPerRequest)
+        let cpuLast = try #require(result.last.serverCPUMicrosecondsPerRequest)
+        #expect(cpuLast <= cpuFirst * 1.5, "\(summary)")
+        let memory = try #require(result.memoryRatio)
+        #expect(memory <= 1.2, "\(summary)")
+    }
+}
