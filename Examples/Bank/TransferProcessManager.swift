@@ -21,7 +21,7 @@ struct TransferProcessManager: ProcessManager {
     var name: String { "transfer-process" }
 
     var target: SubscriptionTarget {
-        .all(.eventTypes([TransferRequested.typeName, AccountDebited.typeName, AccountCredited.typeName]))
+        .allMatching(.eventTypes([TransferRequested.typeName, AccountDebited.typeName, AccountCredited.typeName]))
     }
 
     func react(to event: RecordedEvent) async throws {

@@ -52,7 +52,7 @@ func runOrdersDemo() async throws {
     heading("3. Order 0999 was stored by version 1 of the system, before orders had a currency")
     let order0999 = try StreamName.order("0999")
     let version1 = #"{"customer":"Charles Babbage","orderID":"0999","placedAt":"2019-03-01T09:30:00Z"}"#
-    _ = try await store.append(
+    try await store.append(
         [EventData(type: OrderPlaced.typeName, data: Data(version1.utf8))],
         to: order0999,
         expecting: .noStream

@@ -13,7 +13,15 @@ import Synchronization
 /// times with a growing pause: appends are idempotent by event id (law 6), so a retry of an append the
 /// server did commit returns the original result. Other failures come back as the server's
 /// ``Annals/EventStoreError``, code and fields intact.
+///
+/// ## Opening and closing
+///
+/// The store holds nothing to release: it sends its requests through an `HTTPClient` (by default
+/// `HTTPClient.shared`, which lives as long as the process). Create it with
+/// ``init(url:token:client:configuration:)`` and drop it when done; there is no `close()`. A client you
+/// pass in is yours to shut down, after the last request and subscription through the store have ended.
 public final class RemoteEventStore: EventStore {
+    /// How the store talks to the server.
     public struct Configuration: Sendable {
         /// Attempts for an append or read that fails in transit (at least 1).
         public var attempts: Int
@@ -37,9 +45,14 @@ public final class RemoteEventStore: EventStore {
     /// `.end` starts, so events appended after `subscribe` returns are never missed.
     private let knownHead = Mutex<UInt64?>(nil)
 
+    /// Creates a store for the server at `url`; nothing is sent until the first call, and nothing needs
+    /// closing afterwards.
+    ///
     /// - Parameters:
     ///   - url: the server, e.g. `http://127.0.0.1:2113`.
     ///   - token: a bearer token (`annals token create`).
+    ///   - client: the HTTP client to send through; the caller shuts down one it created.
+    /// - Throws: ``Annals/EventStoreError/Code/invalidArgument`` when `url` is not `http(s)://host[:port]`.
     public init(
         url: String, token: String?, client: HTTPClient = .shared, configuration: Configuration = Configuration()
     ) throws(EventStoreError) {
@@ -56,6 +69,7 @@ public final class RemoteEventStore: EventStore {
 
     // MARK: EventStore
 
+    @discardableResult
     public func append(
         _ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision
     ) async throws -> AppendResult {
@@ -193,7 +207,7 @@ public final class RemoteEventStore: EventStore {
         switch target {
         case .stream(let stream): path = "/subscribe/streams/\(Self.encode(stream.rawValue))"
         case .category(let category): path = "/subscribe/categories/\(Self.encode(category))"
-        case .all(let filter):
+        case .allMatching(let filter):
             path = "/subscribe/all"
             if let types = filter.eventTypes { query["type"] = types.sorted().joined(separator: ",") }
             if let category = filter.category { query["category"] = category }

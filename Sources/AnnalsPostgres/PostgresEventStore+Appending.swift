@@ -4,6 +4,7 @@ import NIOCore
 import PostgresNIO
 
 extension PostgresEventStore {
+    @discardableResult
     public func append(
         _ events: [EventData],
         to stream: StreamName,

@@ -21,8 +21,21 @@ import Synchronization
 /// - **Schema.** Its own schema (default `annals`), created and migrated by ``migrate()``, safely
 ///   when several processes start at once.
 ///
-/// The store needs a running `PostgresClient` (its `run()` in a task or a `ServiceGroup`), and its own
-/// ``run()`` for notifications. ``withStore(url:configuration:_:)`` does all of that for a scope.
+/// ## Opening and closing
+///
+/// The store needs a running `PostgresClient` (its `run()` in a task or a `ServiceGroup`), migrations,
+/// and its own ``run()`` for notifications. For a scope, ``withStore(url:configuration:_:)`` does all
+/// of that and stops both when the closure returns or throws:
+///
+/// ```swift
+/// try await PostgresEventStore.withStore(url: "postgres://annals:secret@localhost/orders") { store in
+///     try await store.append(events, to: stream)
+/// }
+/// ```
+///
+/// In a long-running service the store is a ServiceLifecycle `Service`: run it in the `ServiceGroup`
+/// (with the client's `run()` around it, and ``migrate()`` before the first append), and graceful
+/// shutdown or cancellation stops it. There is no `close()`, and no `Task` to start by hand.
 public final class PostgresEventStore: EventStore, Service {
     /// How the store behaves.
     public struct Configuration: Sendable {
@@ -96,7 +109,11 @@ public final class PostgresEventStore: EventStore, Service {
         self.schema = "\"\(configuration.schema)\""
     }
 
-    /// Creates a client for `url`, runs it and the store, migrates, and runs `body`.
+    /// Creates a client for `url`, runs it and the store, migrates, and runs `body`: the way to use the
+    /// store for a scope.
+    ///
+    /// When this returns, the listener and the client have stopped; do not keep the store, or a
+    /// subscription of it, beyond `body`.
     ///
     /// - Parameter url: `postgres://user:password@host:port/database` (or `postgresql://`).
     public static func withStore<R: Sendable>(
@@ -168,7 +185,7 @@ public final class PostgresEventStore: EventStore, Service {
                         "INSERT INTO \(unescaped: schema).migrations (version) VALUES (\(index + 1))",
                         logger: logger
                     )
-                    logger.info(
+                    logger.debug(
                         "Applied migration", metadata: ["schema": "\(configuration.schema)", "version": "\(index + 1)"])
                 }
             }

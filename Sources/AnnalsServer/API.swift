@@ -208,7 +208,7 @@ final class API: Sendable {
             switch (segments.count, segments.dropFirst().first) {
             case (2, "all"):
                 principal = try await authorize(request, target, .admin)
-                subscription = .all(try target.filter())
+                subscription = .allMatching(try target.filter())
             case (3, "streams"):
                 let stream = try Self.streamName(segments[2])
                 route = "/subscribe/streams/{stream}"
@@ -222,7 +222,7 @@ final class API: Sendable {
                 var filter = EventFilter(category: category)
                 filter.eventTypes = try target.filter().eventTypes
                 if !limit.isEmpty { filter.streamPrefix = limit }
-                subscription = filter.eventTypes == nil && limit.isEmpty ? .category(category) : .all(filter)
+                subscription = filter.eventTypes == nil && limit.isEmpty ? .category(category) : .allMatching(filter)
             default:
                 route = "unknown"
                 throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).")
@@ -542,7 +542,7 @@ final class API: Sendable {
                 start =
                     try await CatchUpSubscriptionSource.lastRevision(of: stream, below: head, in: store, pageSize: 512)
                     .map { .afterRevision(StreamRevision($0)) } ?? .beginning
-            case .all, .category:
+            case .allMatching, .category:
                 start = head == 0 ? .beginning : .afterPosition(Position(head - 1))
             }
         } else if !resumes, target.query["head"] != nil {

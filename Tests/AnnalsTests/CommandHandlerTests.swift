@@ -10,16 +10,39 @@ struct CommandHandlerTests {
 
     init() throws { stream = try StreamName("counter-1") }
 
-    func handler(_ store: any EventStore, maxAttempts: Int = 5, snapshots: Snapshotting<CounterState>? = nil)
-        -> CommandHandler<CounterDecider>
-    {
+    func handler(
+        _ store: any EventStore,
+        configuration: CommandHandler<CounterDecider>.Configuration = .init(),
+        snapshots: Snapshotting<CounterState>? = nil
+    ) -> CommandHandler<CounterDecider> {
         CommandHandler(
             store: store,
             decider: CounterDecider(),
             codec: CounterEvent.codec,
             snapshotting: snapshots,
-            configuration: .init(maxAttempts: maxAttempts)
+            configuration: configuration
         )
+    }
+
+    /// A store on which the first append of each of `contenders` commands waits until all of them are
+    /// about to append: they all loaded the empty stream and expect no stream, so all but one conflict.
+    /// Every read yields, so the retries interleave as they do on a store that does I/O (without a pause
+    /// between attempts, 5 attempts let all 32 commands through in none of 30 runs).
+    static func racingStore(contenders: Int) throws -> (store: InterferingStore, base: InMemoryEventStore) {
+        let base = try InMemoryEventStore()
+        let appends = Mutex(0)
+        let ready = CommitNotifier()  // Its head: how many commands are about to append.
+        var store = InterferingStore(base: base) { _ in
+            let count = appends.withLock { count in
+                count += 1
+                return count
+            }
+            guard count <= contenders else { return }
+            ready.publish(head: UInt64(count))
+            try await ready.wait(untilHeadExceeds: UInt64(contenders - 1))
+        }
+        store.afterRead = { _ in await Task.yield() }
+        return (store, base)
     }
 
     @Test("handles commands: load, decide, append with the loaded revision", .timeLimit(.minutes(1)))
@@ -89,12 +112,131 @@ struct CommandHandlerTests {
             _ = try await base.append([try CounterEvent.codec.encode(.incremented(.init(by: 1)))], to: stream)
         }
         do {
-            try await handler(store, maxAttempts: 3).handle(.increment(1), on: stream)
+            try await handler(store, configuration: .init(maxAttempts: 3)).handle(.increment(1), on: stream)
             Issue.record("the handler must give up")
         } catch let error as EventStoreError {
             #expect(error.code == .wrongExpectedRevision)
         }
         #expect(attempts.withLock { $0 } == 3)
+    }
+
+    @Test("32 concurrent commands on one stream all succeed with the default configuration", .timeLimit(.minutes(1)))
+    func concurrentCommands() async throws {
+        let contenders = 32
+        let (store, base) = try Self.racingStore(contenders: contenders)
+        let handler = handler(store)
+        let stream = self.stream
+        let results = try await withThrowingTaskGroup(of: CommandResult<CounterDecider>.self) { group in
+            for _ in 0..<contenders {
+                group.addTask { try await handler.handle(.increment(1), on: stream) }
+            }
+            var results: [CommandResult<CounterDecider>] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        #expect(results.count == contenders)
+        // Every command decided on all the events before its own: the values 1...32, one each, each at the
+        // revision that matches it.
+        #expect(results.map(\.state.value).sorted() == Array(1...contenders))
+        #expect(results.allSatisfy { result in result.revision.map { Int($0.value) } == result.state.value - 1 })
+        // All first appends expected no stream, so at least 31 commands conflicted and tried again. (The
+        // unluckiest needed at most 9 of the 20 attempts in 200 runs on two busy cores.)
+        #expect(results.map(\.attempts).reduce(0, +) >= 2 * contenders - 1)
+        let events = try await base.read(stream)
+        #expect(events.count == contenders)
+        #expect(events.last?.revision == StreamRevision(UInt64(contenders - 1)))
+    }
+
+    @Test("with one attempt, all but one of 32 racing commands fail with the conflict", .timeLimit(.minutes(1)))
+    func conflictsSurface() async throws {
+        let contenders = 32
+        let (store, base) = try Self.racingStore(contenders: contenders)
+        let handler = handler(store, configuration: .init(maxAttempts: 1, backoff: .immediate))
+        let stream = self.stream
+        let (successes, conflicts) = await withTaskGroup(
+            of: Result<CommandResult<CounterDecider>, any Error>.self
+        ) { group in
+            for _ in 0..<contenders {
+                group.addTask {
+                    do {
+                        return .success(try await handler.handle(.increment(1), on: stream))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            var successes = 0
+            var conflicts = 0
+            for await outcome in group {
+                switch outcome {
+                case .success: successes += 1
+                case .failure(let error as EventStoreError) where error.code == .wrongExpectedRevision: conflicts += 1
+                case .failure(let error): Issue.record("unexpected error: \(error)")
+                }
+            }
+            return (successes, conflicts)
+        }
+        #expect(successes == 1)
+        #expect(conflicts == contenders - 1)
+        #expect(try await base.read(stream).count == 1)
+    }
+
+    @Test("retries pause as the backoff says", .timeLimit(.minutes(1)))
+    func pausesBetweenAttempts() async throws {
+        let base = try InMemoryEventStore()
+        let store = InterferingStore(base: base) { stream in
+            try await base.append(try CounterEvent.codec.encode(.incremented(.init(by: 1))), to: stream)
+        }
+        let backoff = Backoff(initial: .milliseconds(20), multiplier: 2, maximum: .milliseconds(30), isJittered: false)
+        let handler = handler(store, configuration: .init(maxAttempts: 3, backoff: backoff))
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: EventStoreError.self) { try await handler.handle(.increment(1), on: stream) }
+        // A pause never ends early: 20 ms after the first conflict, 30 ms (the maximum) after the second.
+        #expect(clock.now - start >= .milliseconds(50))
+    }
+
+    @Test("a command cancelled in its pause stops with CancellationError", .timeLimit(.minutes(1)))
+    func cancelledDuringPause() async throws {
+        let base = try InMemoryEventStore()
+        let appends = Mutex(0)
+        let conflicted = CommitNotifier()  // Its head: how many of the handler's appends were made to conflict.
+        let store = InterferingStore(base: base) { stream in
+            try await base.append(try CounterEvent.codec.encode(.incremented(.init(by: 1))), to: stream)
+            let count = appends.withLock { count in
+                count += 1
+                return count
+            }
+            conflicted.publish(head: UInt64(count))
+        }
+        // Ten minutes: only cancellation ends this pause within the time limit.
+        let backoff = Backoff(initial: .seconds(600), isJittered: false)
+        let handler = handler(store, configuration: .init(maxAttempts: 3, backoff: backoff))
+        let stream = self.stream
+        let command = Task { try await handler.handle(.increment(1), on: stream) }
+        try await conflicted.wait(untilHeadExceeds: 0)
+        command.cancel()
+        await #expect(throws: CancellationError.self) { try await command.value }
+        #expect(appends.withLock { $0 } == 1)
+    }
+
+    @Test("a load never returns a revision newer than its state", .timeLimit(.minutes(1)))
+    func loadIsConsistent() async throws {
+        let base = try InMemoryEventStore()
+        let interfered = Mutex(false)
+        // Another writer appends just after the handler's first read found the stream empty.
+        var store = InterferingStore(base: base) { _ in }
+        store.afterRead = { stream in
+            let first = interfered.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            guard first else { return }
+            try await base.append(try CounterEvent.codec.encode(.incremented(.init(by: 50))), to: stream)
+        }
+        let loaded = try await handler(store).load(stream)
+        #expect(loaded.state.value == 50)
+        #expect(loaded.revision == 0)
     }
 
     @Test("correlation, causation and trace context flow into event metadata", .timeLimit(.minutes(1)))

@@ -63,11 +63,14 @@ struct CounterDecider: Decider {
     }
 }
 
-/// A store that lets a test act just before each append reaches the real store.
+/// A store that lets a test act just before each append reaches the real store, and after each stream
+/// read, before the caller sees what was read.
 struct InterferingStore: EventStore {
     let base: InMemoryEventStore
+    var afterRead: @Sendable (StreamName) async throws -> Void = { _ in }
     let beforeAppend: @Sendable (StreamName) async throws -> Void
 
+    @discardableResult
     func append(_ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision) async throws
         -> AppendResult
     {
@@ -78,7 +81,9 @@ struct InterferingStore: EventStore {
     func read(_ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int) async throws
         -> [RecordedEvent]
     {
-        try await base.read(stream, from: revision, direction: direction, limit: limit)
+        let events = try await base.read(stream, from: revision, direction: direction, limit: limit)
+        try await afterRead(stream)
+        return events
     }
 
     func readAll(from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int) async throws

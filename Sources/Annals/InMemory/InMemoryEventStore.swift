@@ -6,6 +6,11 @@ import Synchronization
 /// It obeys every law of ``EventStore`` except durability (laws 4 and 5 hold trivially within the
 /// process), so it is the store to test deciders, command handlers and projections with. Appends are
 /// serialised by a lock held only for the in-memory update; reads copy out what they return.
+///
+/// ## Opening and closing
+///
+/// The store holds only memory: create it with ``init(configuration:)`` and drop it when done. There
+/// is nothing to close and no `withStore` scope; its events go with the last reference to it.
 public final class InMemoryEventStore: EventStore {
     /// How the store behaves.
     public struct Configuration: Sendable {
@@ -40,6 +45,7 @@ public final class InMemoryEventStore: EventStore {
         self.storage = Mutex(InMemoryStorage())
     }
 
+    @discardableResult
     public func append(
         _ events: [EventData],
         to stream: StreamName,
@@ -49,6 +55,7 @@ public final class InMemoryEventStore: EventStore {
     }
 
     /// Appends synchronously; the same as ``append(_:to:expecting:)``.
+    @discardableResult
     public func appendNow(
         _ events: [EventData],
         to stream: StreamName,

@@ -40,6 +40,7 @@ public protocol EventStore: Sendable {
     ///   ``EventStoreError/Code/streamDeleted``, ``EventStoreError/Code/duplicateEventID``,
     ///   ``EventStoreError/Code/limitExceeded``, ``EventStoreError/Code/invalidEvent`` or
     ///   ``EventStoreError/Code/invalidStreamName`` (system streams).
+    @discardableResult
     func append(
         _ events: [EventData],
         to stream: StreamName,
@@ -137,20 +138,25 @@ public enum ReadDirection: String, Sendable, Hashable, Codable {
 }
 
 /// What a subscription follows.
+///
+/// ``all`` follows every event; ``allMatching(_:)`` the events of `$all` that a filter lets through.
+/// In a `switch`, match `.allMatching` for both: ``all`` is `.allMatching(.all)`, not a case of its own.
 public enum SubscriptionTarget: Sendable, Hashable, CustomStringConvertible {
-    /// `$all`, optionally filtered; checkpoints are positions.
-    case all(EventFilter)
+    /// The events of `$all` that `filter` lets through (event types, category, stream prefix);
+    /// checkpoints are positions.
+    case allMatching(EventFilter)
     /// One stream; checkpoints are revisions.
     case stream(StreamName)
     /// Every stream of a category (`order` for `order-42`); checkpoints are positions.
     case category(String)
 
-    /// `$all` with no filter.
-    public static var all: SubscriptionTarget { .all(.all) }
+    /// `$all` with no filter: every event, in commit order. The same as `.allMatching(.all)`.
+    public static var all: SubscriptionTarget { .allMatching(.all) }
 
+    /// `$all`, `$all(filtered)`, `stream <name>` or `category <name>`.
     public var description: String {
         switch self {
-        case .all(let filter): filter.isEmpty ? "$all" : "$all(filtered)"
+        case .allMatching(let filter): filter.isEmpty ? "$all" : "$all(filtered)"
         case .stream(let stream): "stream \(stream)"
         case .category(let category): "category \(category)"
         }
@@ -199,11 +205,13 @@ extension EventStore {
     }
 
     /// Appends events whatever the stream's revision (``ExpectedRevision/any``).
+    @discardableResult
     public func append(_ events: [EventData], to stream: StreamName) async throws -> AppendResult {
         try await append(events, to: stream, expecting: .any)
     }
 
     /// Appends one event.
+    @discardableResult
     public func append(
         _ event: EventData,
         to stream: StreamName,

@@ -31,7 +31,7 @@ extension EventStore {
         case .stream(let stream):
             guard let from = checkpoint.map({ StreamRevision($0).next }) ?? StreamRevision(0) else { return [] }
             return try await read(stream, from: from, direction: .forwards, limit: limit)
-        case .all(let filter):
+        case .allMatching(let filter):
             guard let from = checkpoint.map({ Position($0).next }) ?? Position(0) else { return [] }
             return try await readAll(from: from, direction: .forwards, filter: filter, limit: limit)
         case .category(let category):

@@ -110,7 +110,7 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
             // "End" is the head when the subscription was made (`endHead`), not when iteration starts.
             let head = endHead ?? notifier.head
             switch target {
-            case .all, .category:
+            case .allMatching, .category:
                 cursor = head == 0 ? nil : head - 1
             case .stream(let stream):
                 // The stream's last revision below the head noted now: events committed after this

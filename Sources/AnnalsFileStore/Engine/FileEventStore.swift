@@ -16,10 +16,23 @@ import Synchronization
 /// append that was never acknowledged), and refuses to open — naming segment and offset — when it finds
 /// damage anywhere else. One process at a time may open a directory.
 ///
+/// ## Opening and closing
+///
+/// Open the store for a scope with ``withStore(at:configuration:_:)``: it is closed — queued appends
+/// finished, the index checkpoint written, the files closed and the directory released — when the
+/// closure returns or throws.
+///
 /// ```swift
-/// let store = try FileEventStore.open(at: "./annals-data")
-/// defer { Task { await store.close() } }
+/// try await FileEventStore.withStore(at: "./annals-data") { store in
+///     try await store.append(events, to: stream)
+/// }
 /// ```
+///
+/// Where a scope does not fit, pair ``open(at:configuration:)`` with ``close()`` in the same task, on
+/// every path out (return and throw), as `withStore` does. Never close from an unstructured task
+/// (`defer { Task { await store.close() } }`): nothing waits for it, so the directory can still be
+/// locked, and appends still queued, after the function returns. A store dropped without ``close()``
+/// releases its files and the directory, but writes no index checkpoint, so the next open scans more.
 public final class FileEventStore: EventStore {
     /// How the store behaves.
     public struct Configuration: Sendable {
@@ -66,6 +79,9 @@ public final class FileEventStore: EventStore {
     private let lock: DirectoryLock
 
     /// Opens the store in `directory`, creating it if it does not exist.
+    ///
+    /// The caller must ``close()`` it, in the same task, on every path out; prefer
+    /// ``withStore(at:configuration:_:)``, which does that.
     ///
     /// - Throws: ``Annals/EventStoreError`` — ``Annals/EventStoreError/Code/unavailable`` when another
     ///   process holds the directory ("locked by pid N") or it cannot be read;
@@ -115,7 +131,14 @@ public final class FileEventStore: EventStore {
         }
     }
 
-    /// Opens the store, runs `body`, and closes the store whether `body` throws or not.
+    /// Opens the store, runs `body`, and closes the store whether `body` throws or not: the way to use
+    /// a file store.
+    ///
+    /// When this returns, every append `body` made is durable and the directory is free for another
+    /// process. Do not keep the store, or a subscription of it, beyond `body`: afterwards their calls
+    /// fail with ``Annals/EventStoreError/Code/storeClosed``.
+    ///
+    /// - Throws: what ``open(at:configuration:)`` throws, and what `body` throws.
     public static func withStore<R>(
         at directory: String,
         configuration: Configuration = Configuration(),
@@ -148,7 +171,7 @@ public final class FileEventStore: EventStore {
             active: recovered.active,
             segmentSize: Int64(configuration.segmentSize)
         )
-        configuration.logger.info(
+        configuration.logger.debug(
             "Opened file store",
             metadata: [
                 "directory": "\(directory)", "events": "\(recovered.state.table.durableHead)",
@@ -166,6 +189,9 @@ public final class FileEventStore: EventStore {
     /// Finishes queued appends, then closes the files and releases the directory, so another process
     /// (or another `open` in this one) can open it. Later calls fail with
     /// ``Annals/EventStoreError/Code/storeClosed``; subscriptions end by throwing it.
+    ///
+    /// Await it in the task that opened the store (``withStore(at:configuration:_:)`` does); closing
+    /// twice is harmless.
     public func close() async {
         let alreadyClosed = engine.withLock { state in
             defer { state.isClosed = true }
@@ -175,7 +201,7 @@ public final class FileEventStore: EventStore {
         await writer.drain(self)
         notifier.finish(throwing: EventStoreError(.storeClosed, "The store is closed."))
         releaseResources()
-        configuration.logger.info("Closed file store", metadata: ["directory": "\(directory)"])
+        configuration.logger.debug("Closed file store", metadata: ["directory": "\(directory)"])
     }
 
     /// Lets go of the directory as a killed process would: no draining, no index checkpoint. For tests.
@@ -195,6 +221,7 @@ public final class FileEventStore: EventStore {
 
     // MARK: Writing
 
+    @discardableResult
     public func append(
         _ events: [EventData],
         to stream: StreamName,

@@ -103,7 +103,8 @@ extension EventStoreConformance {
                     _ = try await store.append(
                         [Sample.event(index % 2 == 0 ? "Even" : "Odd", index)], to: stream, expecting: .any)
                 }
-                var iterator = store.subscribe(to: .all(.eventTypes(["Odd"])), from: .beginning).makeAsyncIterator()
+                let odds = store.subscribe(to: .allMatching(.eventTypes(["Odd"])), from: .beginning)
+                var iterator = odds.makeAsyncIterator()
                 let odd = try await Sample.take(10, from: &iterator)
                 try await require(odd.allSatisfy { $0.type == "Odd" }, "an Even event passed the filter")
                 _ = try await store.append([Sample.event("Even")], to: stream, expecting: .any)
