@@ -5,6 +5,7 @@ import AnnalsPostgres
 import AnnalsWire
 import ArgumentParser
 import Foundation
+import Logging
 
 /// Where a command finds its store: a server, PostgreSQL, or a file store's data directory.
 struct StoreOptions: ParsableArguments {
@@ -25,18 +26,13 @@ struct StoreOptions: ParsableArguments {
 
     var directory: String { data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data" }
 
-    /// For the commands that only work on a data directory.
-    func requireDirectory() throws(EventStoreError) -> String {
-        guard server == nil, postgres == nil else {
-            throw EventStoreError(.invalidArgument, "This command works on a data directory (--data) only.")
-        }
-        return directory
-    }
+    /// The level the stores log at: their routine work is `debug`, so `--verbose` shows it.
+    var logLevel: Logger.Level { verbose ? .debug : .warning }
 
     /// The file store's configuration (for the commands that only work on a data directory).
     var configuration: FileEventStore.Configuration {
         var configuration = FileEventStore.Configuration()
-        configuration.logger.logLevel = verbose ? .info : .warning
+        configuration.logger.logLevel = logLevel
         return configuration
     }
 
@@ -46,13 +42,77 @@ struct StoreOptions: ParsableArguments {
             return try await body(try RemoteEventStore(url: url, token: token))
         case .postgres(let url):
             var configuration = PostgresEventStore.Configuration()
-            configuration.logger.logLevel = verbose ? .info : .warning
+            configuration.logger.logLevel = logLevel
             return try await PostgresEventStore.withStore(url: url, configuration: configuration) { try await body($0) }
         case .data(let directory):
-            return try await FileEventStore.withStore(at: directory, configuration: configuration) {
-                try await body($0)
+            return try await explainingLock {
+                try await FileEventStore.withStore(at: directory, configuration: configuration) {
+                    try await body($0)
+                }
             }
         }
+    }
+}
+
+/// The options of the commands that work on a file store's data directory only (`verify`): no
+/// `--server`, `--postgres` or `--token` for them to refuse.
+struct DataDirectoryOptions: ParsableArguments {
+    @Option(name: .long, help: "The file store's data directory (ANNALS_DATA; default ./annals-data).")
+    var data: String?
+
+    var directory: String { data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data" }
+}
+
+/// Runs `body`, which opens a data directory, and adds to the refusal of a directory another process
+/// has open what to do about it. The store's own message stays generic: it cannot know who holds the
+/// lock, nor that a server offers the same store.
+func explainingLock<R>(_ body: () async throws -> R) async throws -> R {
+    do {
+        return try await body()
+    } catch let error as EventStoreError where FileEventStore.isLockedByAnotherProcess(error) {
+        var explained = error
+        explained.message +=
+            " If that process is `annals serve`, go through it: --server http://127.0.0.1:2113 --token T"
+            + " (the server's address and a token); or stop the server first."
+        throw explained
+    }
+}
+
+/// Parses a `--limit`, read as text so that a negative one reaches this check (ArgumentParser would
+/// take `-1` for an option and report a missing value). The stores and the server take 0 to `Int.max`.
+func parseLimit(_ text: String) throws(EventStoreError) -> Int {
+    guard let limit = Int(text), limit >= 0 else {
+        throw EventStoreError(.invalidArgument, "--limit must be a number from 0 to \(Int.max); got '\(text)'.")
+    }
+    return limit
+}
+
+/// The contents of a file named on the command line, or an `invalid-argument` error that says why not
+/// (the system's reason, rather than Foundation's error domain and code).
+func contentsOfArgumentFile(_ path: String) throws(EventStoreError) -> Data {
+    do {
+        return try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+        // Foundation wraps the errno in its own error; `as? NSError` would miss it on Linux.
+        let reason: String
+        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error,
+            case let posix = underlying as NSError, posix.domain == NSPOSIXErrorDomain
+        {
+            reason = String(cString: strerror(Int32(posix.code))).lowercased()
+        } else {
+            reason = error.localizedDescription
+        }
+        throw EventStoreError(.invalidArgument, "Cannot read \(path): \(reason).")
+    }
+}
+
+/// Checks that `bytes` are JSON, with the parser the server uses, so a failure names the byte offset
+/// as the server would. `what` says which value, for the message.
+func requireJSON(_ bytes: Data, _ what: String, hint: String) throws(EventStoreError) {
+    do {
+        _ = try JSONNode.parse(Array(bytes))
+    } catch {
+        throw EventStoreError(error.code, "\(what) is not valid JSON: \(error.message) \(hint)")
     }
 }
 
@@ -113,15 +173,16 @@ extension AnnalsCommand {
                 if let payload {
                     bytes = Data(payload.utf8)
                 } else if let file {
-                    bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+                    bytes = try contentsOfArgumentFile(file)
                 } else {
                     bytes = FileHandle.standardInput.readDataToEndOfFile()
                 }
-                if !binary, !JSONNode.isValid(bytes) {
-                    throw ValidationError("The data is not valid JSON; pass --binary for other bytes.")
+                if !binary {
+                    try requireJSON(bytes, "The event's data", hint: "Pass --binary for data that is not JSON.")
                 }
-                if let metadata, !JSONNode.isValid(Data(metadata.utf8)) {
-                    throw ValidationError("--metadata must be JSON (an object, by convention).")
+                if let metadata {
+                    try requireJSON(
+                        Data(metadata.utf8), "--metadata", hint: "It must be JSON, an object by convention.")
                 }
                 var eventID = UUID()
                 if let id {
@@ -164,8 +225,8 @@ extension AnnalsCommand {
         @Option(name: .long, help: "The first revision (or position, for $all and categories) to read.")
         var from: UInt64?
 
-        @Option(name: .long, help: "The most events to print.")
-        var limit: Int = 100
+        @Option(name: .long, parsing: .unconditional, help: "The most events to print.")
+        var limit: String = "100"
 
         @Flag(name: .long, help: "Read from the end backwards.")
         var backwards = false
@@ -174,25 +235,40 @@ extension AnnalsCommand {
         var json = false
 
         func run() async throws {
-            guard limit >= 0 else { throw ValidationError("--limit must not be negative.") }
             try await reportingErrors {
+                let limit = try parseLimit(limit)
                 let direction: ReadDirection = backwards ? .backwards : .forwards
-                let events = try await store.withStore { store in
+                let (category, stream, from, json) = (category, stream, from, json)
+                // An empty page of a stream says why: never written, deleted, or nothing in the range.
+                let (events, emptiness) = try await store.withStore { store in
                     if let category {
-                        return try await store.readCategory(
+                        let events = try await store.readCategory(
                             category, from: from.map { Position($0) }, direction: direction, limit: limit)
+                        return (events, "No events.")
                     }
                     if stream == "$all" {
-                        return try await store.readAll(
+                        let events = try await store.readAll(
                             from: from.map { Position($0) }, direction: direction, filter: .all, limit: limit)
+                        return (events, "No events.")
                     }
-                    return try await store.read(
-                        try StreamName(stream), from: from.map { StreamRevision($0) }, direction: direction,
-                        limit: limit)
+                    let name = try StreamName(stream)
+                    let events = try await store.read(
+                        name, from: from.map { StreamRevision($0) }, direction: direction, limit: limit)
+                    guard events.isEmpty, !json, limit > 0 else { return (events, "No events.") }
+                    return (events, Self.emptiness(of: name, try await store.streamInfo(name)))
                 }
                 for event in events { print(json ? EventJSON.line(event) : EventJSON.text(event)) }
-                if !json && events.isEmpty { print("No events.") }
+                if !json && events.isEmpty { print(emptiness) }
             }
+        }
+
+        /// What to print for an empty read of a stream, given what the store knows of it.
+        static func emptiness(of stream: StreamName, _ info: StreamInfo?) -> String {
+            guard let info else { return "Stream '\(stream)' has never been written." }
+            if info.isDeleted {
+                return "No events: stream '\(stream)' is deleted (an append would continue its revisions)."
+            }
+            return "No events."
         }
     }
 
@@ -202,15 +278,15 @@ extension AnnalsCommand {
 
         @OptionGroup var store: StoreOptions
 
-        @Option(name: .long, help: "The most streams to list.")
-        var limit: Int = 100
+        @Option(name: .long, parsing: .unconditional, help: "The most streams to list.")
+        var limit: String = "100"
 
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
         func run() async throws {
-            guard limit >= 0 else { throw ValidationError("--limit must not be negative.") }
             try await reportingErrors {
+                let limit = try parseLimit(limit)
                 let streams = try await store.withStore { try await $0.listStreams(after: nil, limit: limit) }
                 for info in streams {
                     let revision = info.lastRevision.map { "\($0)" } ?? "none"
@@ -231,16 +307,22 @@ extension AnnalsCommand {
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check every checksum and the index of a file store.",
-            discussion: "Exits with status 1 when it finds damage, 2 when it cannot check."
+            discussion: """
+                Works on a data directory only, and takes its lock: stop a server that has it open first. \
+                Exits with status 1 when it finds damage, 2 when it cannot check.
+                """
         )
 
-        @OptionGroup var store: StoreOptions
+        @OptionGroup var store: DataDirectoryOptions
 
         @Flag(name: .long, help: "Print the report as JSON.")
         var json = false
 
         func run() async throws {
-            let report = try await reportingErrors { try FileEventStore.verify(at: try store.requireDirectory()) }
+            let directory = store.directory
+            let report = try await reportingErrors {
+                try await explainingLock { try FileEventStore.verify(at: directory) }
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -249,10 +331,13 @@ extension AnnalsCommand {
                 print("Store \(report.storeID ?? "unknown") in \(report.directory)")
                 for segment in report.segments {
                     print(
-                        "  \(segment.file): \(segment.records) records, \(segment.events) events, \(segment.bytes) bytes"
+                        "  \(segment.file): \(segment.records) records, \(segment.events) events,"
+                            + " \(segment.bytes) bytes used"
                     )
                 }
-                print("\(report.events) events in \(report.streams) streams, \(report.records) records.")
+                print(
+                    "\(report.events) events in \(report.streams) streams, \(report.records) records,"
+                        + " \(report.bytes) bytes used.")
                 for finding in report.findings { print(finding.description) }
                 print(report.isHealthy ? "OK: no damage found." : "DAMAGED: see above.")
             }

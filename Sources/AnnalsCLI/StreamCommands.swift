@@ -7,7 +7,14 @@ extension AnnalsCommand {
     /// `annals subscribe`: follows a stream, a category or `$all` live.
     struct Subscribe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a stream's, a category's or $all's events, then follow new ones until interrupted.")
+            abstract: "Print a stream's, a category's or $all's events, then follow new ones until interrupted.",
+            discussion: """
+                On a data directory (--data, the default) it opens the store itself and holds the directory's \
+                lock until it is interrupted or --count is reached: meanwhile no other process can open the \
+                directory (annals serve cannot start on it), so nothing new arrives and it only shows what is \
+                there. To follow a directory a server has open, subscribe through the server: \
+                --server http://127.0.0.1:2113 --token T.
+                """)
 
         @OptionGroup var store: StoreOptions
 

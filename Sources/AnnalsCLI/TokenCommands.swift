@@ -18,7 +18,7 @@ extension StoreOptions {
             try await remote(try RemoteEventStore(url: url, token: token))
         case .postgres(let url):
             var configuration = PostgresEventStore.Configuration()
-            configuration.logger.logLevel = verbose ? .info : .warning
+            configuration.logger.logLevel = logLevel
             try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
                 try await local(try await PostgresTokenRegistry.make(for: store))
             }

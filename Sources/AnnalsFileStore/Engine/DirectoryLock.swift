@@ -13,6 +13,9 @@ import Synchronization
 /// The kernel drops the lock when the process dies, so a crash never leaves a store locked.
 final class DirectoryLock: Sendable {
     static let fileName = "annals.lock"
+    /// The words, in the refusal's message, that only the refusal to a second opener uses
+    /// (``FileEventStore/isLockedByAnotherProcess(_:)`` looks for them).
+    static let heldElsewhere = "is locked by pid"
     private let fd: Int32
     private let isHeld = Mutex(true)
 
@@ -34,7 +37,7 @@ final class DirectoryLock: Sendable {
                         .trimmingCharacters(in: .whitespacesAndNewlines) : "unknown"
                 throw EventStoreError(
                     .unavailable,
-                    "The store at \(directory) is locked by pid \(owner.isEmpty ? "unknown" : owner)."
+                    "The store at \(directory) \(Self.heldElsewhere) \(owner.isEmpty ? "unknown" : owner)."
                 )
             }
             throw EventStoreError(.unavailable, "Cannot lock \(path): \(String(cString: strerror(code))).")
@@ -55,6 +58,17 @@ final class DirectoryLock: Sendable {
         else { return }
         _ = flock(fd, LOCK_UN)
         Glibc.close(fd)
+    }
+}
+
+extension FileEventStore {
+    /// Whether `error` is the refusal to open (or verify) a directory another process has open.
+    ///
+    /// That refusal has the generic code ``Annals/EventStoreError/Code/unavailable``, which other
+    /// I/O failures share; this tells it apart, for callers that can say what to do about it (the CLI
+    /// suggests going through the server that holds the directory).
+    package static func isLockedByAnotherProcess(_ error: EventStoreError) -> Bool {
+        error.code == .unavailable && error.message.contains(DirectoryLock.heldElsewhere)
     }
 }
 

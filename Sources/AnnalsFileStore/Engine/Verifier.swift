@@ -24,6 +24,9 @@ public struct VerificationReport: Sendable, Codable {
         public var firstPosition: UInt64
         public var records: Int
         public var events: Int
+        /// The bytes the log uses in the file: from its start (the header) to the end of its last valid
+        /// record. Not the file's size, which is the preallocated segment size for the segment being
+        /// written.
         public var bytes: Int64
     }
 
@@ -35,6 +38,8 @@ public struct VerificationReport: Sendable, Codable {
     public var events: UInt64 = 0
     public var streams: Int = 0
     public var records: Int = 0
+    /// The bytes the log uses, summed over the segments (see ``Segment/bytes``).
+    public var bytes: Int64 = 0
 
     /// Whether no finding is damage.
     public var isHealthy: Bool { !findings.contains { $0.isDamage } }
@@ -82,8 +87,10 @@ extension FileEventStore {
             let fd = try io.open(recovery.segmentsDirectory + "/" + entry.name, create: false)
             defer { io.close(fd) }
             let size = try io.size(fd)
+            // Used bytes grow with each valid record; the preallocated zeros after the last one do not count.
             var figures = VerificationReport.Segment(
-                file: name, firstPosition: entry.firstPosition, records: 0, events: 0, bytes: size)
+                file: name, firstPosition: entry.firstPosition, records: 0, events: 0,
+                bytes: min(Int64(SegmentHeader.size), size))
             switch SegmentHeader.decode(try io.read(fd, count: SegmentHeader.size, at: 0)) {
             case .success(let header):
                 if header.storeID != identity.storeID {
@@ -122,6 +129,7 @@ extension FileEventStore {
                 let outcome = try scanner.scan(from: offset) {
                     at, header, kind, frame throws(RecordFormat.FrameProblem) in
                     figures.records += 1
+                    figures.bytes = max(figures.bytes, at + Int64(frame.count))
                     if kind == .events {
                         figures.events += Int(
                             try RecordFormat.decodeEvents(frame, header: header, payloads: false).events.count)
@@ -156,6 +164,7 @@ extension FileEventStore {
             }
             report.segments.append(figures)
             report.records += figures.records
+            report.bytes += figures.bytes
         }
         report.events = state.table.head
         report.streams = state.table.streamOrder.count
