@@ -12,7 +12,11 @@ import Foundation
 /// the run, and its resident memory at the end of each.
 ///
 /// Each connection appends one event at a time (128 bytes) to streams of its own, rotating over a
-/// hundred, through ``AnnalsClient/RemoteEventStore`` on one kept-alive connection pool.
+/// hundred, through ``AnnalsClient/RemoteEventStore`` on one kept-alive connection pool. Beside them an
+/// operator does, once a second, what the admin page and a monitoring system do: opens a subscription
+/// and waits for its first live event, then reads `/stats`, a page of `/streams`, `/health` and
+/// `/metrics`. So the paths that live as long as the server (subscription slots, the token cache, the
+/// metrics' label sets, the admin page's polling) are measured first against last too.
 struct SoakScenario {
     var seconds: Double
     var connections: Int
@@ -27,6 +31,11 @@ struct SoakScenario {
         var serverResidentBytes: Int64?
         /// The server's user and system CPU time over this tenth, per request answered.
         var serverCPUMicrosecondsPerRequest: Double?
+        /// The median time of the operator's round (subscribe and wait for an event, then /stats,
+        /// /streams, /health and /metrics) in this tenth.
+        var operatorRoundMilliseconds: Double?
+        /// The size of the `/metrics` answer at the end of this tenth.
+        var metricsBytes: Int?
     }
 
     struct Result: Codable, Sendable {
@@ -34,6 +43,10 @@ struct SoakScenario {
         var connections: Int
         var requests: Int
         var failures: Int
+        /// Subscriptions the operator opened and closed.
+        var subscriptionsOpened: Int
+        /// `annals_subscriptions_live` once the run is over: 0 unless a closed subscription leaked.
+        var liveSubscriptionsAtEnd: Int?
         var first: Tenth
         var last: Tenth
 
@@ -48,6 +61,15 @@ struct SoakScenario {
                 return nil
             }
             return Double(last) / Double(first)
+        }
+
+        /// The server's memory growth after the first tenth per event appended meanwhile: a store that
+        /// indexes every event in memory (the file store: about 50 bytes each, docs/performance.md)
+        /// grows by that much by design; more than that is a leak.
+        var residentGrowthPerAppend: Double? {
+            guard let first = first.serverResidentBytes, let last = last.serverResidentBytes else { return nil }
+            let appends = Double(requests) - self.first.requestsPerSecond * seconds / 10
+            return appends > 0 ? Double(last - first) / appends : nil
         }
     }
 
@@ -65,7 +87,8 @@ struct SoakScenario {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let result = try await run(
-                on: try RemoteEventStore(url: url, token: token, client: client), serverPID: serverPID)
+                on: try RemoteEventStore(url: url, token: token, client: client),
+                admin: Operator(client: client, url: url, token: token), serverPID: serverPID)
             try await client.shutdown()
             return result
         } catch {
@@ -74,7 +97,7 @@ struct SoakScenario {
         }
     }
 
-    private func run(on store: RemoteEventStore, serverPID: pid_t?) async throws -> Result {
+    private func run(on store: RemoteEventStore, admin: Operator, serverPID: pid_t?) async throws -> Result {
         let clock = ContinuousClock()
         let tenth = seconds / 10
         let start = clock.now
@@ -89,6 +112,7 @@ struct SoakScenario {
             }
             return readings
         }()
+        async let operatorRounds = admin.run(store: store, start: start, until: end, tenth: tenth)
         let (samples, failures) = try await withThrowingTaskGroup(of: ([Sample], Int).self) { group in
             for connection in 0..<connections {
                 group.addTask {
@@ -125,6 +149,8 @@ struct SoakScenario {
             }
         }
         let readings = await usage
+        let rounds = try await operatorRounds
+        let liveAtEnd = try await admin.liveSubscriptions()
 
         func measure(_ range: Range<Double>, from before: ProcessUsage?, to after: ProcessUsage?) -> Tenth {
             let inside = samples.filter { range.contains(Double($0.answered)) }
@@ -133,17 +159,91 @@ struct SoakScenario {
             if let before, let after, !inside.isEmpty {
                 cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(inside.count)
             }
+            let operatorRounds = rounds.rounds.filter { range.contains($0.started) }.map(\.milliseconds)
             return Tenth(
                 requestsPerSecond: Double(inside.count) / tenth,
                 p50Microseconds: percentile(latencies, 0.5),
                 p99Microseconds: percentile(latencies, 0.99),
                 serverResidentBytes: after?.residentBytes,
-                serverCPUMicrosecondsPerRequest: cpu)
+                serverCPUMicrosecondsPerRequest: cpu,
+                operatorRoundMilliseconds: operatorRounds.isEmpty ? nil : percentile(operatorRounds, 0.5),
+                metricsBytes: range.lowerBound == 0 ? rounds.metricsBytesFirst : rounds.metricsBytesLast)
         }
         return Result(
             seconds: seconds, connections: connections, requests: samples.count, failures: failures,
+            subscriptionsOpened: rounds.rounds.count, liveSubscriptionsAtEnd: liveAtEnd,
             first: measure(0..<tenth, from: readings[0], to: readings[1]),
             last: measure((seconds - tenth)..<(seconds + 1), from: readings[2], to: readings[3]))
+    }
+}
+
+/// The soak's operator: once a second, a subscription that waits for one live event and is closed, then
+/// the reads the admin page polls (`/stats`, `/streams`) and a monitoring system's (`/health`, `/metrics`).
+struct Operator: Sendable {
+    let client: HTTPClient
+    let url: String
+    let token: String
+
+    struct Round: Sendable {
+        /// Seconds from the start of the soak.
+        var started: Double
+        var milliseconds: Double
+    }
+
+    struct Rounds: Sendable {
+        var rounds: [Round] = []
+        var metricsBytesFirst: Int?
+        var metricsBytesLast: Int?
+    }
+
+    func run(store: RemoteEventStore, start: ContinuousClock.Instant, until end: ContinuousClock.Instant, tenth: Double)
+        async throws -> Rounds
+    {
+        let clock = ContinuousClock()
+        var result = Rounds()
+        var next = start
+        while clock.now < end {
+            try? await clock.sleep(until: next)
+            next = next.advanced(by: .seconds(1))
+            let began = clock.now
+            guard began < end else { break }
+            // Opened, fed one live event by the appenders, and closed.
+            let subscription = store.subscribe(to: .category("soak"), from: .end)
+            var iterator = subscription.makeAsyncIterator()
+            _ = try await iterator.next()
+            for path in ["/stats", "/streams?limit=500", "/health"] { _ = try await get(path) }
+            let metrics = try await get("/metrics")
+            let started = start.duration(to: began).seconds
+            result.rounds.append(Round(started: started, milliseconds: began.duration(to: clock.now).seconds * 1000))
+            if started < tenth { result.metricsBytesFirst = metrics.count }
+            result.metricsBytesLast = metrics.count
+        }
+        return result
+    }
+
+    /// `annals_subscriptions_live` from `/metrics`, once every subscription the operator closed has had a
+    /// moment to end on the server (a closed connection is noticed asynchronously).
+    func liveSubscriptions() async throws -> Int? {
+        var live: Int?
+        for _ in 0..<50 {
+            let metrics = String(decoding: try await get("/metrics"), as: UTF8.self)
+            live = metrics.split(separator: "\n").first { $0.hasPrefix("annals_subscriptions_live ") }
+                .flatMap { Int($0.split(separator: " ").last ?? "") }
+            if live == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return live
+    }
+
+    private func get(_ path: String) async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: url + path)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        guard response.status == .ok else {
+            throw EventStoreError(.unavailable, "GET \(path) answered \(response.status.code).")
+        }
+        return Array(body.readableBytesView)
     }
 }
 

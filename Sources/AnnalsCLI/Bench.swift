@@ -618,6 +618,15 @@ struct BenchResults: Codable {
                 row(
                     "last tenth / first tenth", "throughput \(format(soak.throughputRatio * 100))%",
                     soak.memoryRatio.map { "memory \(format($0 * 100))%" } ?? "", "≥ 90%; memory ≤ 110%")
+                if let growth = soak.residentGrowthPerAppend {
+                    row("server memory growth per append", "\(format(growth)) bytes", "", "the file store's index: ~50")
+                }
+                row(
+                    "operator round (subscribe, /stats, /streams, /health, /metrics)",
+                    "first \(soak.first.operatorRoundMilliseconds.map { format($0) } ?? "–") ms, last \(soak.last.operatorRoundMilliseconds.map { format($0) } ?? "–") ms",
+                    "",
+                    "\(soak.subscriptionsOpened) subscriptions, \(soak.liveSubscriptionsAtEnd.map(String.init) ?? "?") left live"
+                )
             }
         }
         return lines.joined(separator: "\n")

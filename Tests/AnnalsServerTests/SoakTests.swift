@@ -28,7 +28,9 @@ struct SoakTests {
 
         let summary = "\(result)"
         #expect(result.failures == 0, "\(summary)")
-        #expect(result.requests > 1_000, "\(summary)")
+        // Enough answers in each tenth for its figures to mean something, even with every other test
+        // running beside this one.
+        #expect(result.requests > 200, "\(summary)")
         // Other tests share the two cores while this runs, so wall-clock throughput is held to a loose
         // bound; the server's own CPU per request, which contention hardly moves, to a tighter one.
         #expect(result.throughputRatio >= 0.6, "\(summary)")
