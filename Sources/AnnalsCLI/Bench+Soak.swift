@@ -11,8 +11,9 @@ import Foundation
 /// with time: throughput, latency and the server's CPU per request in the first and the last tenth of
 /// the run, and its resident memory at the end of each.
 ///
-/// Each connection appends one event at a time (128 bytes) to streams of its own, rotating over a
-/// hundred, through ``AnnalsClient/RemoteEventStore`` on one kept-alive connection pool. Beside them an
+/// Each connection appends one event at a time (128 bytes) to streams of its own, a new stream after
+/// every hundred events (as aggregates come and go, so the store's stream count grows through the run),
+/// through ``AnnalsClient/RemoteEventStore`` on one kept-alive connection pool. Beside them an
 /// operator does, once a second, what the admin page and a monitoring system do: opens a subscription
 /// and waits for its first live event, then reads `/stats`, a page of `/streams`, `/health` and
 /// `/metrics`. So the paths that live as long as the server (subscription slots, the token cache, the
@@ -122,7 +123,7 @@ struct SoakScenario {
                     var failuresInARow = 0
                     var count = 0
                     while clock.now < end {
-                        let stream = try StreamName("soak-\(connection)-\(count % 100)")
+                        let stream = try StreamName("soak-\(connection)-\(count / 100)")
                         count += 1
                         let began = clock.now
                         do {

@@ -206,6 +206,15 @@ extension PostgresEventStore {
         )
     }
 
+    public func streamCount() async throws -> UInt64 {
+        do {
+            let count = try await number("SELECT count(*) FROM \(unescaped: schema).streams") ?? 0
+            return UInt64(max(0, count))
+        } catch {
+            throw Self.storeError(error, "Counting streams failed")
+        }
+    }
+
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
         do {

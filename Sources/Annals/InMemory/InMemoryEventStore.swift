@@ -101,6 +101,10 @@ public final class InMemoryEventStore: EventStore {
         return storage.withLock { $0.info(stream, now: now) }
     }
 
+    public func streamCount() async throws -> UInt64 {
+        UInt64(storage.withLock { $0.table.listedStreamCount })
+    }
+
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
         let now = configuration.clock()

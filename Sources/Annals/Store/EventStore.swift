@@ -85,6 +85,12 @@ public protocol EventStore: Sendable {
     /// Lists streams in the order they were created, `limit` at a time, starting after `after`.
     func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo]
 
+    /// How many streams ``listStreams(after:limit:)`` lists in all, without listing them.
+    ///
+    /// The file and in-memory stores answer from their index, PostgreSQL with one count; the default
+    /// implementation pages through ``listStreams(after:limit:)``, which costs as much as the list.
+    func streamCount() async throws -> UInt64
+
     /// The position the next appended event will get (the number of events in `$all`).
     func headPosition() async throws -> Position
 
@@ -176,6 +182,18 @@ public enum SubscriptionStart: Sendable, Hashable {
 }
 
 extension EventStore {
+    /// Pages through ``listStreams(after:limit:)`` and counts: for stores that keep no count.
+    public func streamCount() async throws -> UInt64 {
+        var count: UInt64 = 0
+        var after: StreamName?
+        while true {
+            let page = try await listStreams(after: after, limit: 1_000)
+            count += UInt64(page.count)
+            guard let last = page.last, page.count == 1_000 else { return count }
+            after = last.stream
+        }
+    }
+
     /// Reads a stream forwards from the start (or `from`), up to `limit` events.
     public func read(
         _ stream: StreamName,

@@ -378,6 +378,22 @@ package struct StreamTable: Sendable {
         return record.isDeleted || record.isTombstoned || record.metadata != StreamMetadata()
     }
 
+    /// How many streams ``listStreams(after:limit:now:recordedAt:)`` lists, without listing them. Only
+    /// streams created since the durable head can be still to come, and those are last in creation
+    /// order: the walk stops at the first stream whose first event is durable.
+    package var listedStreamCount: Int {
+        var count = streamOrder.count
+        for name in streamOrder.reversed() {
+            guard let record = streams[name] else {
+                count -= 1
+                continue
+            }
+            if let first = record.positions.first, first < durableHead { break }
+            if !isDurable(record) { count -= 1 }
+        }
+        return count
+    }
+
     /// Streams in creation order after `after`.
     package func listStreams(
         after: StreamName?,

@@ -387,6 +387,11 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    public func streamCount() async throws -> UInt64 {
+        try checkNotClosed()
+        return UInt64(engine.withLock { $0.table.listedStreamCount })
+    }
+
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
         try checkNotClosed()

@@ -75,6 +75,13 @@ extension EventStoreConformance {
                 try await require(
                     listed[0].lastRevision == 2 && listed[0].visibleEventCount == 3, "listed-0 has 3 events")
                 try await require(listed[1].lastRevision == 1, "listed-1 is at revision 1")
+                let count = try await store.streamCount()
+                try await require(count == 7, "streamCount() is \(count), but 7 streams are listed")
+                try await store.setMetadata(StreamMetadata(maxCount: 1), for: try Sample.stream("listed-by-metadata"))
+                try await store.delete(names[1], expecting: .any)
+                let counted = try await store.streamCount()
+                try await require(
+                    counted == 8, "streamCount() is \(counted) after a stream made by metadata and a deletion")
             },
         ]
     }
