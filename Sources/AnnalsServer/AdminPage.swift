@@ -2,8 +2,9 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The admin page at `/`: plain HTML and JavaScript, no build chain. It asks for a token (kept in the
-/// tab's sessionStorage), then shows statistics, the streams, a stream's events and a live tail of `$all`.
+/// The admin page at `/`: plain HTML and JavaScript, no build chain. It asks for an admin token (kept in
+/// the tab's sessionStorage; `#token=…` in the URL fills it in), then shows statistics, the streams, a
+/// stream's events and a live tail of `$all`.
 enum AdminPage {
     static func response() -> Response {
         var headers = HTTPFields()
@@ -38,8 +39,11 @@ enum AdminPage {
         <body>
         <header>
           <h1>Annals</h1>
-          <input id="token" type="password" placeholder="token" size="40" autocomplete="off">
+          <input id="token" type="password" placeholder="admin token" size="40" autocomplete="off">
           <button id="connect">Connect</button>
+          <small>An admin token: the one the first start of <code>annals serve</code> printed, or one from
+            <code>annals token create --name NAME --role admin</code>. Opening this page as
+            <code>/#token=…</code> fills it in.</small>
           <span id="error" role="alert"></span>
         </header>
         <main>
