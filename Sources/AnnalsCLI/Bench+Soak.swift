@@ -81,21 +81,28 @@ struct SoakScenario {
     }
 
     /// Runs against the server at `url`; `serverPID` names its process, for memory and CPU.
+    ///
+    /// The appenders' pool holds `connections` connections; the operator has a client of its own, so
+    /// its subscription never takes a connection the appenders wait for (with one connection, the
+    /// subscription waited for an append that waited for the subscription's connection).
     func run(url: String, token: String, serverPID: pid_t?) async throws -> Result {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let operatorClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let outcome: Swift.Result<SoakScenario.Result, any Error>
         do {
-            let result = try await run(
-                on: try RemoteEventStore(url: url, token: token, client: client),
-                admin: Operator(client: client, url: url, token: token), serverPID: serverPID)
-            try await client.shutdown()
-            return result
+            outcome = .success(
+                try await run(
+                    on: try RemoteEventStore(url: url, token: token, client: client),
+                    admin: Operator(client: operatorClient, url: url, token: token), serverPID: serverPID))
         } catch {
-            try? await client.shutdown()
-            throw error
+            outcome = .failure(error)
         }
+        try? await operatorClient.shutdown()
+        try? await client.shutdown()
+        return try outcome.get()
     }
 
     private func run(on store: RemoteEventStore, admin: Operator, serverPID: pid_t?) async throws -> Result {
@@ -113,7 +120,7 @@ struct SoakScenario {
             }
             return readings
         }()
-        async let operatorRounds = admin.run(store: store, start: start, until: end, tenth: tenth)
+        async let operatorRounds = admin.run(start: start, until: end, tenth: tenth)
         let (samples, failures) = try await withThrowingTaskGroup(of: ([Sample], Int).self) { group in
             for connection in 0..<connections {
                 group.addTask {
@@ -197,9 +204,8 @@ struct Operator: Sendable {
         var metricsBytesLast: Int?
     }
 
-    func run(store: RemoteEventStore, start: ContinuousClock.Instant, until end: ContinuousClock.Instant, tenth: Double)
-        async throws -> Rounds
-    {
+    func run(start: ContinuousClock.Instant, until end: ContinuousClock.Instant, tenth: Double) async throws -> Rounds {
+        let store = try RemoteEventStore(url: url, token: token, client: client)
         let clock = ContinuousClock()
         var result = Rounds()
         var next = start
