@@ -214,10 +214,17 @@ struct Operator: Sendable {
             next = next.advanced(by: .seconds(1))
             let began = clock.now
             guard began < end else { break }
-            // Opened, fed one live event by the appenders, and closed.
-            let subscription = store.subscribe(to: .category("soak"), from: .end)
-            var iterator = subscription.makeAsyncIterator()
-            _ = try await iterator.next()
+            // Opened, fed one live event by the appenders, and closed. The appenders stop at `end`: a
+            // round begun just before it waits no longer than a few seconds after it for that event.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var iterator = store.subscribe(to: .category("soak"), from: .end).makeAsyncIterator()
+                    _ = try await iterator.next()
+                }
+                group.addTask { try await clock.sleep(until: end.advanced(by: .seconds(5))) }
+                try await group.next()
+                group.cancelAll()
+            }
             for path in ["/stats", "/streams?limit=500", "/health"] { _ = try await get(path) }
             let metrics = try await get("/metrics")
             let started = start.duration(to: began).seconds

@@ -24,7 +24,7 @@ struct StoreOptions: ParsableArguments {
     @Flag(name: .long, help: "Log the store's work (opening, recovery) to standard error.")
     var verbose = false
 
-    var directory: String { data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data" }
+    var directory: String { ServerEnvironment.dataDirectory(data) }
 
     /// The level the stores log at: their routine work is `debug`, so `--verbose` shows it.
     var logLevel: Logger.Level { verbose ? .debug : .warning }
@@ -60,7 +60,7 @@ struct DataDirectoryOptions: ParsableArguments {
     @Option(name: .long, help: "The file store's data directory (ANNALS_DATA; default ./annals-data).")
     var data: String?
 
-    var directory: String { data ?? ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data" }
+    var directory: String { ServerEnvironment.dataDirectory(data) }
 }
 
 /// Runs `body`, which opens a data directory, and adds to the refusal of a directory another process

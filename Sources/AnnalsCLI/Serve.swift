@@ -11,6 +11,11 @@ enum ServerEnvironment {
     static func value(_ name: String) -> String? {
         ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
     }
+
+    /// The data directory: `given` (--data), else ANNALS_DATA, else ./annals-data.
+    static func dataDirectory(_ given: String? = nil) -> String {
+        given ?? value("ANNALS_DATA") ?? "./annals-data"
+    }
 }
 
 /// Which store a command works on.
@@ -37,7 +42,7 @@ enum StoreChoice {
             return .server(url: server, token: token)
         }
         if let postgres = ServerEnvironment.value("ANNALS_POSTGRES_URL") { return .postgres(url: postgres) }
-        return .data(directory: ServerEnvironment.value("ANNALS_DATA") ?? "./annals-data")
+        return .data(directory: ServerEnvironment.dataDirectory())
     }
 }
 

@@ -88,16 +88,14 @@ final class API: Sendable {
         metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
         // One line per request at debug (a library leaves info to the application; `/health` polls
         // would flood it), answers of 5xx at warning. Only the path: a query may carry an access token.
-        let level: Logger.Level = response.status.code >= 500 ? .warning : .debug
-        if logger.logLevel <= level {
-            logger.log(
-                level: level, "request",
-                metadata: [
-                    "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "route": "\(route)",
-                    "status": "\(response.status.code)",
-                    "ms": "\((ContinuousClock.now - started) / .milliseconds(1))",
-                ])
-        }
+        // (swift-log builds the metadata only when the level is on.)
+        logger.log(
+            level: response.status.code >= 500 ? .warning : .debug, "request",
+            metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "route": "\(route)",
+                "status": "\(response.status.code)",
+                "ms": "\((ContinuousClock.now - started) / .milliseconds(1))",
+            ])
         return response
     }
 

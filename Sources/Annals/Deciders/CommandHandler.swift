@@ -89,8 +89,11 @@ public struct CommandHandler<D: Decider>: Sendable {
         /// milliseconds, with room to spare; raise it for more contenders on one stream or a slower store.
         /// After the last attempt the conflict is thrown.
         public var maxAttempts: Int
-        /// The pause before each retry. Default: 1 ms, doubling up to 100 ms, with full jitter, so a
-        /// command that uses all 20 attempts has paused for at most 1.33 s (about half that on average).
+        /// The pause before each retry. Default: 1 ms, doubling up to 100 ms, with full jitter; and at
+        /// least the failed attempt's own duration, doubled per failure up to 64 times it (see
+        /// ``Backoff/window(afterFailures:attemptDuration:)``). With attempts quicker than 1.5 ms, a
+        /// command that uses all 20 attempts pauses for at most 1.33 s (about half that on average);
+        /// slower attempts, as under load, pause for longer.
         public var backoff: Backoff
         /// How many events to read per page while loading.
         public var readPageSize: Int
