@@ -50,6 +50,7 @@ final class API: Sendable {
     let configuration: ServerConfiguration
     let metrics = ServerMetrics()
     let shutdown = ShutdownSignal()
+    let bodyDeadlines = BodyDeadlines()
     let logger: Logger
     private let subscriptionsByToken = Mutex<[String: Int]>([:])
 
@@ -625,21 +626,11 @@ final class API: Sendable {
         let body = request.body
         let timeout = configuration.bodyTimeout
         do {
-            var buffer = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await body.collect(upTo: limit) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let buffer = first else {
-                    throw EventStoreError(
-                        .requestTimeout,
-                        "The request's body did not arrive within \(timeout); the connection is closed.")
-                }
-                return buffer
-            }
+            var buffer = try await bodyDeadlines.run(until: .now + timeout) { try await body.collect(upTo: limit) }
             return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is BodyDeadlines.Expired {
+            throw EventStoreError(
+                .requestTimeout, "The request's body did not arrive within \(timeout); the connection is closed.")
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
         }

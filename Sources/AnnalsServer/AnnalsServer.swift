@@ -78,7 +78,11 @@ public struct AnnalsServer: Sendable {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: application), .init(service: SubscriptionCloser(signal: api.shutdown))],
+                services: [
+                    // First, so it stops last: bodies still trickling in during shutdown keep their deadline.
+                    .init(service: BodyDeadlineSweeper(deadlines: api.bodyDeadlines)),
+                    .init(service: application), .init(service: SubscriptionCloser(signal: api.shutdown)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: api.logger))
         do {
@@ -115,6 +119,15 @@ private struct SubscriptionCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         signal.trigger()
+    }
+}
+
+/// Cancels request bodies that are past the body timeout (see ``BodyDeadlines``).
+private struct BodyDeadlineSweeper: Service {
+    let deadlines: BodyDeadlines
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await deadlines.runSweeper() }
     }
 }
 

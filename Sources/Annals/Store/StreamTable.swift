@@ -36,7 +36,7 @@ package struct StreamTable: Sendable {
     package var durableHead: UInt64 = 0
     package private(set) var streams: [StreamName: Stream] = [:]
     package private(set) var streamOrder: [StreamName] = []
-    package private(set) var eventIDs: [UUID: UInt64] = [:]
+    package private(set) var eventIDs = EventIDTable()
     package private(set) var categories: [String: [UInt64]] = [:]
     package private(set) var eventTypes: [String: [UInt64]] = [:]
 
