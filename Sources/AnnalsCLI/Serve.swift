@@ -1,4 +1,5 @@
 import Annals
+import AnnalsWire
 import AnnalsFileStore
 import AnnalsPostgres
 import AnnalsServer

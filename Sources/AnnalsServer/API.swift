@@ -7,40 +7,9 @@ import Logging
 import NIOCore
 import Synchronization
 
-extension EventStoreError.Code {
-    /// No token, or one the server does not know.
-    public static let unauthorized = EventStoreError.Code("unauthorized")
-    /// The token's role or scopes do not allow this request.
-    public static let forbidden = EventStoreError.Code("forbidden")
-    /// No route has this path.
-    public static let routeNotFound = EventStoreError.Code("route-not-found")
-    /// The route exists, but not for this method.
-    public static let methodNotAllowed = EventStoreError.Code("method-not-allowed")
-    /// The body's content type is not one the route accepts.
-    public static let unsupportedMediaType = EventStoreError.Code("unsupported-media-type")
-    /// The token holds as many live subscriptions as it may.
-    public static let tooManySubscriptions = EventStoreError.Code("too-many-subscriptions")
-    /// The request's body did not arrive within the server's body timeout.
-    public static let requestTimeout = EventStoreError.Code("request-timeout")
-}
-
-/// The HTTP status for each error code.
+/// The HTTP status for each error code (``WireError/statuses``).
 func httpStatus(for code: EventStoreError.Code) -> HTTPResponse.Status {
-    switch code {
-    case .wrongExpectedRevision, .duplicateEventID: .conflict
-    case .streamDeleted: .gone
-    case .notFound, .routeNotFound: .notFound
-    case .limitExceeded: .contentTooLarge
-    case .unauthorized: .unauthorized
-    case .forbidden: .forbidden
-    case .methodNotAllowed: .methodNotAllowed
-    case .unsupportedMediaType: .unsupportedMediaType
-    case .tooManySubscriptions: .tooManyRequests
-    case .requestTimeout: .requestTimeout
-    case .storeClosed, .storeFailed, .unavailable: .serviceUnavailable
-    case .corruptedStorage: .internalServerError
-    default: .badRequest
-    }
+    HTTPResponse.Status(code: WireError.status(for: code))
 }
 
 /// Everything a request handler needs: the store, the tokens, the limits, the counters.

@@ -1,4 +1,5 @@
 import Annals
+import AnnalsWire
 import Foundation
 import Hummingbird
 import HummingbirdCore

@@ -313,9 +313,57 @@ public enum WireFormat {
 
     // MARK: Time
 
+    /// `2026-12-03T13:22:17.553Z`: UTC, to the millisecond (rounded to the nearest, so a time parsed
+    /// from this text writes the same text again; Foundation's formatter truncates, and a parsed
+    /// `.553` that is stored as `.55299…` came back as `.552`).
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        let scaled = (date.timeIntervalSince1970 * 1000).rounded()
+        // Years 0000–9999 only; anything else (never a clock's reading) is written clamped.
+        let milliseconds = Int64(max(-62_167_219_200_000, min(253_402_300_799_999, scaled)))
+        let (days, inDay) = floorDivide(milliseconds, 86_400_000)
+        // Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        var text: [UInt8] = []
+        text.reserveCapacity(24)
+        func digits(_ value: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        text.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        text.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        text.append(UInt8(ascii: "T"))
+        digits(inDay / 3_600_000, 2)
+        text.append(UInt8(ascii: ":"))
+        digits(inDay / 60_000 % 60, 2)
+        text.append(UInt8(ascii: ":"))
+        digits(inDay / 1_000 % 60, 2)
+        text.append(UInt8(ascii: "."))
+        digits(inDay % 1_000, 3)
+        text.append(UInt8(ascii: "Z"))
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
+        let quotient = value / divisor
+        let remainder = value % divisor
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
     }
 
     public static func parseTimestamp(_ text: String) -> Date? {

@@ -1,5 +1,5 @@
 import Annals
-import AnnalsPostgres
+import AnnalsWire
 import Foundation
 import Logging
 import PostgresNIO

@@ -1,0 +1,154 @@
+import Annals
+import Foundation
+
+/// What a token may do. Each role includes the ones before it.
+public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    /// Read and subscribe to the streams in scope.
+    case reader
+    /// Also append to, and delete, the streams in scope.
+    case writer
+    /// Everything: `$all`, system streams, metadata writes, tokens, statistics.
+    case admin
+
+    public static func < (lhs: Role, rhs: Role) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// A bearer token as the server keeps it: never the secret, only its SHA-256.
+public struct TokenRecord: Sendable, Hashable, Codable {
+    /// A short public id (`tok_…`), shown in lists and used to revoke.
+    public var id: String
+    public var name: String
+    public var role: Role
+    /// Stream-name prefixes the token is limited to; empty means every (non-system) stream.
+    public var scopes: [String]
+    /// Lower-case hex SHA-256 of the whole token string.
+    public var hash: String
+    public var createdAt: Date
+
+    public init(id: String, name: String, role: Role, scopes: [String], hash: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.scopes = scopes
+        self.hash = hash
+        self.createdAt = createdAt
+    }
+
+    /// Whether `stream` lies in the token's scopes (byte-wise prefixes, as stream names compare).
+    public func covers(_ stream: StreamName) -> Bool {
+        scopes.isEmpty || scopes.contains { stream.rawValue.utf8.starts(with: $0.utf8) }
+    }
+
+    /// How a category read is limited for this token: an empty string when every stream of it is in
+    /// scope, or the one scope prefix to filter by (a scope `order-` may read category `order`, limited
+    /// to streams starting with `order-`).
+    ///
+    /// - Throws: `forbidden` when no scope covers the category, or when several scopes cover parts of it
+    ///   (a read is filtered by one prefix; use a token per scope).
+    public func categoryAccess(_ category: String) throws(EventStoreError) -> String {
+        if scopes.isEmpty || scopes.contains(where: { category.utf8.starts(with: $0.utf8) }) { return "" }
+        let partial = scopes.filter { $0.utf8.starts(with: (category + "-").utf8) }
+        guard partial.count == 1 else {
+            throw EventStoreError(
+                .forbidden,
+                partial.isEmpty
+                    ? "The token's scopes do not cover category '\(category)'."
+                    : "Several of the token's scopes cover parts of category '\(category)'; read its streams one scope at a time."
+            )
+        }
+        return partial[0]
+    }
+}
+
+extension TokenRecord {
+    /// The record as the API shows it: never the hash.
+    public func write(into writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("id", id)
+        writer.member("name", name)
+        writer.member("role", role.rawValue)
+        writer.key("scopes")
+        writer.beginArray()
+        for scope in scopes { writer.string(scope) }
+        writer.endArray()
+        writer.member("createdAt", WireFormat.timestamp(createdAt))
+        writer.endObject()
+    }
+
+    /// `{"tokens": [...]}`, as `GET /tokens` answers and `annals token list --json` prints.
+    public static func listJSON(_ records: [TokenRecord]) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("tokens")
+        writer.beginArray()
+        for record in records { record.write(into: &writer) }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
+    }
+}
+
+/// A token just created: the record, and the secret that is shown once.
+public struct CreatedToken: Sendable {
+    public var record: TokenRecord
+    /// The secret, shown once; only its hash is kept.
+    public var token: String
+
+    public init(record: TokenRecord, token: String) {
+        self.record = record
+        self.token = token
+    }
+}
+
+/// Where tokens are kept: a file beside the file store's data, or a table in PostgreSQL.
+public protocol TokenRegistry: Sendable {
+    func all() async throws -> [TokenRecord]
+    func add(_ record: TokenRecord) async throws
+    /// Removes a token; false when there was none with that id.
+    func revoke(id: String) async throws -> Bool
+}
+
+extension TokenRegistry {
+    /// Creates a token with a fresh secret and stores its hash.
+    public func create(name: String, role: Role, scopes: [String]) async throws -> CreatedToken {
+        guard !name.isEmpty, name.utf8.count <= 128, !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+            throw EventStoreError(.invalidArgument, "A token name is 1–128 bytes without control characters.")
+        }
+        guard scopes.count <= 64, scopes.allSatisfy({ !$0.isEmpty && $0.utf8.count <= StreamName.maximumByteCount })
+        else {
+            throw EventStoreError(.invalidArgument, "Scopes are up to 64 non-empty stream-name prefixes.")
+        }
+        if role == .admin, !scopes.isEmpty {
+            throw EventStoreError(.invalidArgument, "An admin token has no scopes: it reaches every stream.")
+        }
+        let id = "tok_" + Tokens.randomText(bytes: 6)
+        let token = "annals_" + id.dropFirst(4) + "_" + Tokens.randomText(bytes: 24)
+        // Whole milliseconds, as the API writes it: a list shows the same instant the creation answered.
+        let now = Date()
+        let createdAt = WireFormat.parseTimestamp(WireFormat.timestamp(now)) ?? now
+        let record = TokenRecord(
+            id: id, name: name, role: role, scopes: scopes, hash: Tokens.hash(token), createdAt: createdAt)
+        try await add(record)
+        return CreatedToken(record: record, token: token)
+    }
+}
+
+/// How tokens are made and looked up.
+package enum Tokens {
+    /// Lower-case hex SHA-256 of the token's text: what registries store and look up.
+    package static func hash(_ token: String) -> String {
+        SHA256.hex(token.utf8)
+    }
+
+    /// Base64url text of `bytes` random bytes from the system's secure generator.
+    package static func randomText(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let data = Data((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        return data.base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,54 @@
+import Annals
+
+extension EventStoreError.Code {
+    /// No token, or one the server does not know.
+    public static let unauthorized = EventStoreError.Code("unauthorized")
+    /// The token's role or scopes do not allow this request.
+    public static let forbidden = EventStoreError.Code("forbidden")
+    /// No route has this path.
+    public static let routeNotFound = EventStoreError.Code("route-not-found")
+    /// The route exists, but not for this method.
+    public static let methodNotAllowed = EventStoreError.Code("method-not-allowed")
+    /// The body's content type is not one the route accepts.
+    public static let unsupportedMediaType = EventStoreError.Code("unsupported-media-type")
+    /// The token holds as many live subscriptions as it may.
+    public static let tooManySubscriptions = EventStoreError.Code("too-many-subscriptions")
+    /// The request's body did not arrive within the server's body timeout.
+    public static let requestTimeout = EventStoreError.Code("request-timeout")
+}
+
+/// Every error code the HTTP API answers, with its status: the one table the server answers from, the
+/// client reads, and `docs/http-api.md` (§Errors) is tested against.
+public enum WireError {
+    /// Each code the API answers and its HTTP status, in the order of the docs' table.
+    public static let statuses: KeyValuePairs<EventStoreError.Code, Int> = [
+        .invalidArgument: 400,
+        .invalidJSON: 400,
+        .invalidEvent: 400,
+        .invalidStreamName: 400,
+        .unauthorized: 401,
+        .forbidden: 403,
+        .notFound: 404,
+        .routeNotFound: 404,
+        .methodNotAllowed: 405,
+        .requestTimeout: 408,
+        .wrongExpectedRevision: 409,
+        .duplicateEventID: 409,
+        .streamDeleted: 410,
+        .limitExceeded: 413,
+        .unsupportedMediaType: 415,
+        .tooManySubscriptions: 429,
+        .corruptedStorage: 500,
+        .storeClosed: 503,
+        .storeFailed: 503,
+        .unavailable: 503,
+    ]
+
+    private static let statusByCode: [EventStoreError.Code: Int] = Dictionary(
+        statuses.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+
+    /// The HTTP status for a code; a code the table does not name (one a later server may add) is 400.
+    public static func status(for code: EventStoreError.Code) -> Int {
+        statusByCode[code] ?? 400
+    }
+}
