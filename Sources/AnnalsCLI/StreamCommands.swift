@@ -95,12 +95,19 @@ extension AnnalsCommand {
                 } else {
                     sink = FileHandle.standardOutput
                 }
-                let (events, streams) = try await store.withStore { store in
-                    try await Porting.export(from: store, to: sink)
+                let report = try await store.withStore { store in
+                    var reported: UInt64 = 0
+                    return try await NDJSONExport.export(
+                        from: store,
+                        progress: { count in
+                            if count / 100_000 != reported / 100_000 { progress("  \(count) events…") }
+                            reported = count
+                        },
+                        write: { bytes in try sink.write(contentsOf: bytes) })
                 }
                 if output != nil { try sink.synchronize() }
                 try sink.close()
-                progress("Exported \(events) events and the state of \(streams) streams.")
+                progress("Exported \(report.events) events and the state of \(report.streams) streams.")
             }
         }
     }
@@ -132,10 +139,20 @@ extension AnnalsCommand {
                 } else {
                     source = FileHandle.standardInput
                 }
-                let (events, streams) = try await store.withStore { store in
-                    try await Porting.import(from: source, into: store)
+                let report = try await store.withStore { store in
+                    var reported: UInt64 = 0
+                    var importer = try await NDJSONImporter(into: store) { count in
+                        if count / 100_000 != reported / 100_000 { progress("  \(count) events…") }
+                        reported = count
+                    }
+                    while true {
+                        let chunk = try source.read(upToCount: 1 << 20) ?? Data()
+                        if chunk.isEmpty { break }
+                        try await importer.feed(chunk)
+                    }
+                    return try await importer.finish()
                 }
-                progress("Imported \(events) events and the state of \(streams) streams.")
+                progress("Imported \(report.events) events and the state of \(report.streams) streams.")
             }
         }
     }
@@ -148,132 +165,4 @@ func progress(_ line: String) {
 
 func fflushStandardOutput() {
     fflush(nil)
-}
-
-/// Export and import as NDJSON: the shared format of `annals export` and `annals import`.
-enum Porting {
-    static let batchLimit = 512
-
-    static func export(from store: any EventStore, to sink: FileHandle) async throws -> (Int, Int) {
-        var next: Position?
-        var count = 0
-        while true {
-            let page = try await store.readAll(from: next, direction: .forwards, filter: .all, limit: 1_024)
-            var bytes: [UInt8] = []
-            for event in page {
-                bytes.append(contentsOf: WireFormat.encode(event))
-                bytes.append(0x0A)
-            }
-            try sink.write(contentsOf: bytes)
-            count += page.count
-            if count / 100_000 != (count - page.count) / 100_000 { progress("  \(count) events…") }
-            guard page.count == 1_024, let last = page.last?.position.next else { break }
-            next = last
-        }
-        var streams = 0
-        var after: StreamName?
-        while true {
-            let page = try await store.listStreams(after: after, limit: 1_000)
-            var bytes: [UInt8] = []
-            for info in page where info.isDeleted || info.isTombstoned || info.metadata != StreamMetadata() {
-                var writer = JSONWriter()
-                writer.beginObject()
-                writer.key("streamState")
-                WireFormat.write(info, into: &writer)
-                writer.endObject()
-                bytes.append(contentsOf: writer.bytes)
-                bytes.append(0x0A)
-                streams += 1
-            }
-            try sink.write(contentsOf: bytes)
-            guard page.count == 1_000, let last = page.last else { break }
-            after = last.stream
-        }
-        return (count, streams)
-    }
-
-    static func `import`(from source: FileHandle, into store: any EventStore) async throws -> (Int, Int) {
-        guard try await store.headPosition().value == 0 else {
-            throw EventStoreError(.invalidArgument, "The target store is not empty; import needs an empty store.")
-        }
-        var importer = Importer(store: store)
-        var pending: [UInt8] = []
-        var finished = false
-        var line = 0
-        while !finished {
-            let chunk = try source.read(upToCount: 1 << 20) ?? Data()
-            if chunk.isEmpty {
-                finished = true
-                if !pending.isEmpty { pending.append(0x0A) }
-            } else {
-                pending.append(contentsOf: chunk)
-            }
-            var start = 0
-            while let end = pending[start...].firstIndex(of: 0x0A) {
-                let bytes = Array(pending[start..<end])
-                start = end + 1
-                line += 1
-                if !bytes.isEmpty { try await importer.take(bytes, line: line) }
-            }
-            pending.removeFirst(start)
-        }
-        return try await importer.finish()
-    }
-
-    /// Groups consecutive events of one stream into appends and checks each lands where it was.
-    struct Importer {
-        let store: any EventStore
-        var batch: [RecordedEvent] = []
-        var states: [StreamInfo] = []
-        var count = 0
-
-        init(store: any EventStore) {
-            self.store = store
-        }
-
-        mutating func take(_ bytes: [UInt8], line: Int) async throws {
-            let node: JSONNode
-            do {
-                node = try JSONNode.parse(bytes)
-            } catch {
-                throw EventStoreError(error.code, "Line \(line): \(error.message)")
-            }
-            if let state = node["streamState"] {
-                states.append(try WireFormat.decodeStreamInfo(state, in: bytes))
-                return
-            }
-            let event = try WireFormat.decodeRecorded(node, in: bytes)
-            if let last = batch.last,
-                last.stream != event.stream || batch.count == batchLimit || last.position.next != event.position
-            {
-                try await flush()
-            }
-            batch.append(event)
-        }
-
-        mutating func flush() async throws {
-            guard let first = batch.first else { return }
-            let expected: ExpectedRevision = first.revision.previous.map { .exact($0) } ?? .noStream
-            let result = try await store.append(batch.map(\.eventData), to: first.stream, expecting: expected)
-            guard result.firstPosition == first.position, result.firstRevision == first.revision else {
-                throw EventStoreError(
-                    .invalidArgument,
-                    "Event \(first.id) got position \(result.firstPosition) (revision \(result.firstRevision)) but had \(first.position) (\(first.revision)); the export has gaps or the store is not empty."
-                )
-            }
-            count += batch.count
-            if count / 100_000 != (count - batch.count) / 100_000 { progress("  \(count) events…") }
-            batch.removeAll(keepingCapacity: true)
-        }
-
-        mutating func finish() async throws -> (Int, Int) {
-            try await flush()
-            for state in states {
-                if state.isDeleted { try await store.delete(state.stream, expecting: .any) }
-                if state.metadata != StreamMetadata() { try await store.setMetadata(state.metadata, for: state.stream) }
-                if state.isTombstoned { try await store.tombstone(state.stream, expecting: .any) }
-            }
-            return (count, states.count)
-        }
-    }
 }

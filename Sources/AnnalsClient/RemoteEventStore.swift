@@ -27,7 +27,8 @@ public final class RemoteEventStore: EventStore {
         public var attempts: Int
         /// Time allowed for one request (subscriptions excepted).
         public var timeout: Duration
-        /// The largest answer accepted.
+        /// The largest answer accepted; also the largest event a subscription accepts (a longer
+        /// server-sent event line ends the subscription with `limit-exceeded`).
         public var maximumResponseBytes: Int
 
         public init(attempts: Int = 4, timeout: Duration = .seconds(30), maximumResponseBytes: Int = 1 << 30) {
@@ -217,9 +218,11 @@ public final class RemoteEventStore: EventStore {
         let headers = authorizationHeaders()
         let client = self.client
         let failure = mismatch
+        let maximumEventBytes = configuration.maximumResponseBytes
         return EventSubscription {
             RemoteSubscriptionSource(
-                client: client, url: url, headers: headers, target: target, failure: failure)
+                client: client, url: url, headers: headers, target: target, maximumEventBytes: maximumEventBytes,
+                failure: failure)
         }
     }
 
@@ -343,34 +346,53 @@ struct SubscriptionEnded: Error {
 }
 
 /// A subscription over server-sent events, reconnecting with `Last-Event-ID` after a dropped connection.
+///
+/// The stream is read with AnnalsWire's ``ServerSentEventParser``. Reconnecting follows the server's
+/// `retry:` (at most a minute), as an `EventSource` does: once the server has sent
+/// one, a lost connection is reconnected after that delay, and a failed connect is retried after
+/// that delay times the failures so far. Before any `retry:`, a lost connection is reconnected at
+/// once and a failed connect retried after 200 ms times the failures. The sixth failed connect in a
+/// row ends the subscription with `unavailable`.
 struct RemoteSubscriptionSource: EventSubscriptionSource {
+    /// The longest reconnection delay taken from a server's `retry:`, in milliseconds, so that a server
+    /// cannot keep a subscription from ever reconnecting.
+    static let longestReconnectionDelay: UInt64 = 60_000
+
     let client: HTTPClient
     let url: String
     let headers: [(String, String)]
     let target: SubscriptionTarget
+    /// The longest server-sent event line, and event data, accepted.
+    let maximumEventBytes: Int
     var failure: EventStoreError?
     var connection: Connection?
     var lastCheckpoint: UInt64?
     var failedConnects = 0
+    /// The server's last `retry:`, at most a minute; `nil` until it sends one.
+    var reconnectionDelay: Duration?
 
     /// The open response body, read by one consumer at a time.
     final class Connection: @unchecked Sendable {
         var iterator: HTTPClientResponse.Body.AsyncIterator
-        var buffer: [UInt8] = []
+        var parser: ServerSentEventParser
+        /// Events parsed but not delivered yet, the next one last.
+        var pending: [ServerSentEvent] = []
 
-        init(iterator: HTTPClientResponse.Body.AsyncIterator) {
+        init(iterator: HTTPClientResponse.Body.AsyncIterator, maximumEventBytes: Int) {
             self.iterator = iterator
+            self.parser = ServerSentEventParser(maximumLineBytes: maximumEventBytes)
         }
     }
 
     init(
         client: HTTPClient, url: String, headers: [(String, String)], target: SubscriptionTarget,
-        failure: EventStoreError?
+        maximumEventBytes: Int, failure: EventStoreError?
     ) {
         self.client = client
         self.url = url
         self.headers = headers
         self.target = target
+        self.maximumEventBytes = maximumEventBytes
         self.failure = failure
     }
 
@@ -390,19 +412,21 @@ struct RemoteSubscriptionSource: EventSubscriptionSource {
                     if failedConnects > 5 {
                         throw EventStoreError(.unavailable, "The subscription lost its server: \(error).")
                     }
-                    try? await Task.sleep(for: .milliseconds(200 * failedConnects))
+                    try? await Task.sleep(for: (reconnectionDelay ?? .milliseconds(200)) * failedConnects)
                     continue
                 }
             }
             do {
                 if let event = try await nextEvent() { return event }
-                connection = nil  // The server ended the stream (it is shutting down): reconnect.
+                // The server ended the stream (it is shutting down): reconnect.
             } catch let ended as SubscriptionEnded {
                 throw ended.error
             } catch {
                 if Task.isCancelled { return nil }
-                connection = nil
             }
+            connection = nil
+            // As an EventSource does: wait as long as the server's `retry:` asked before reconnecting.
+            if let reconnectionDelay { try? await Task.sleep(for: reconnectionDelay) }
         }
     }
 
@@ -418,46 +442,37 @@ struct RemoteSubscriptionSource: EventSubscriptionSource {
             throw WireFormat.decodeError(bytes)
                 ?? EventStoreError(.unavailable, "The server answered \(response.status.code) to a subscription.")
         }
-        return Connection(iterator: response.body.makeAsyncIterator())
+        return Connection(iterator: response.body.makeAsyncIterator(), maximumEventBytes: maximumEventBytes)
     }
 
-    /// Reads SSE blocks until one carries an event; nil when the stream ends.
+    /// Reads server-sent events until one is an event of the subscription; nil when the stream ends.
     private mutating func nextEvent() async throws -> RecordedEvent? {
         guard let connection else { return nil }
         while true {
-            // A block ends with a blank line.
-            if let end = Self.blockEnd(in: connection.buffer) {
-                let block = Array(connection.buffer[..<end.start])
-                connection.buffer.removeFirst(end.end)
-                var data: [UInt8] = []
-                var isError = false
-                for line in block.split(separator: 0x0A, omittingEmptySubsequences: false) {
-                    if line.elementsEqual("event: error".utf8) { isError = true }
-                    if line.starts(with: Array("data: ".utf8)) {
-                        if !data.isEmpty { data.append(0x0A) }
-                        data.append(contentsOf: line.dropFirst(6))
-                    }
-                }
-                guard !data.isEmpty else { continue }
-                if isError {
+            while let message = connection.pending.popLast() {
+                if message.isFailure {
                     throw SubscriptionEnded(
-                        error: WireFormat.decodeError(data)
+                        error: WireFormat.decodeError(message.data)
                             ?? EventStoreError(.unavailable, "The server ended the subscription with an error."))
                 }
-                let event = try WireFormat.decodeRecorded(try JSONNode.parse(data), in: data)
+                // Events of the subscription have no type; skip any other (a newer server's).
+                guard message.event == nil else { continue }
+                let event = try WireFormat.decodeRecorded(try JSONNode.parse(message.data), in: message.data)
                 lastCheckpoint = target.checkpoint(of: event)
                 return event
             }
-            guard var chunk = try await connection.iterator.next() else { return nil }
-            connection.buffer.append(contentsOf: chunk.readBytes(length: chunk.readableBytes) ?? [])
+            guard let chunk = try await connection.iterator.next() else { return nil }
+            let messages: [ServerSentEvent]
+            do {
+                messages = try connection.parser.feed(chunk.readableBytesView)
+            } catch {
+                // An event larger than this client accepts: a reconnect would only fetch it again.
+                throw SubscriptionEnded(error: error)
+            }
+            connection.pending = messages.reversed()
+            if let milliseconds = connection.parser.reconnectionTime {
+                reconnectionDelay = .milliseconds(min(milliseconds, Self.longestReconnectionDelay))
+            }
         }
-    }
-
-    static func blockEnd(in buffer: [UInt8]) -> (start: Int, end: Int)? {
-        guard buffer.count >= 2 else { return nil }
-        for index in 1..<buffer.count where buffer[index] == 0x0A && buffer[index - 1] == 0x0A {
-            return (index - 1, index + 1)
-        }
-        return nil
     }
 }

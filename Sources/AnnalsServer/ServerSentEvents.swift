@@ -50,6 +50,7 @@ final class ShutdownSignal: Sendable {
 
 /// Writes a subscription as server-sent events: `id` is the event's checkpoint (its revision for a
 /// stream, its position otherwise), `data` the event's JSON. A comment every `keepAlive` when idle.
+/// The frames are AnnalsWire's (``ServerSentEventEncoder``), which the Swift client parses.
 ///
 /// One event is in flight at a time: the writer waits for the socket (TCP paces a slow client), and
 /// the subscription is pull-based, so nothing buffers without bound.
@@ -70,7 +71,7 @@ enum ServerSentEvents {
         logger: Logger,
         writer: inout any ResponseBodyWriter
     ) async throws {
-        try await writer.write(ByteBuffer(string: "retry: 2000\n: subscribed\n\n"))
+        try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.subscriptionOpening))
         let items = AsyncChannel<Item>()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -103,22 +104,18 @@ enum ServerSentEvents {
             for await item in items {
                 switch item {
                 case .event(let event):
-                    var bytes = Array("id: \(target.checkpoint(of: event))\ndata: ".utf8)
-                    bytes.append(contentsOf: WireFormat.encode(event))
-                    bytes.append(contentsOf: [0x0A, 0x0A])
-                    try await writer.write(ByteBuffer(bytes: bytes))
+                    let frame = ServerSentEvent(event, checkpoint: target.checkpoint(of: event))
+                    try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.encode(frame)))
                     lastWrite = ContinuousClock.now
                     metrics.delivered()
                 case .keepAlive:
                     // Only when the stream has been quiet for a while.
                     guard ContinuousClock.now - lastWrite >= keepAlive / 2 else { continue }
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.keepAlive))
                     lastWrite = ContinuousClock.now
                 case .failure(let error):
-                    var bytes = Array("event: error\ndata: ".utf8)
-                    bytes.append(contentsOf: WireFormat.encode(error))
-                    bytes.append(contentsOf: [0x0A, 0x0A])
-                    try await writer.write(ByteBuffer(bytes: bytes))
+                    let frame = ServerSentEvent(failure: error)
+                    try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.encode(frame)))
                 case .end:
                     group.cancelAll()
                     items.finish()
