@@ -1,8 +1,8 @@
 import Annals
-import AnnalsWire
 import AnnalsFileStore
 import AnnalsPostgres
 import AnnalsServer
+import AnnalsWire
 import ArgumentParser
 import Foundation
 import Logging

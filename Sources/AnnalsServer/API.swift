@@ -76,29 +76,32 @@ final class API: Sendable {
         let method = request.method
         let segments = target.segments
 
-        func only(_ allowed: HTTPRequest.Method...) throws(EventStoreError) {
+        // The methods a path takes come from the route table, so `405` and `Allow` cannot drift from it.
+        func methodAllowed() throws(EventStoreError) {
+            let allowed = RouteTable.methods(matching: segments.map { Substring($0) })
+            guard !allowed.isEmpty else { throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).") }
             guard allowed.contains(method) else {
-                allowedMethods = allowed.map(\.rawValue).joined(separator: ", ")
-                throw EventStoreError(
-                    .methodNotAllowed, "\(method.rawValue) is not allowed here; use \(allowedMethods!).")
+                let names = allowed.map(\.rawValue).joined(separator: ", ")
+                allowedMethods = names
+                throw EventStoreError(.methodNotAllowed, "\(method.rawValue) is not allowed here; use \(names).")
             }
         }
 
         switch segments.first {
         case nil:
             route = "/"
-            try only(.get)
+            try methodAllowed()
             return AdminPage.response()
         case "health":
             guard segments.count == 1 else { break }
             route = "/health"
-            try only(.get)
+            try methodAllowed()
             try target.allowOnly([])
             return try await health()
         case "metrics":
             guard segments.count == 1 else { break }
             route = "/metrics"
-            try only(.get)
+            try methodAllowed()
             try target.allowOnly([])
             try await authorize(request, target, .admin)
             let head = try? await store.headPosition().value
@@ -106,7 +109,7 @@ final class API: Sendable {
         case "head":
             guard segments.count == 1 else { break }
             route = "/head"
-            try only(.get)
+            try methodAllowed()
             try target.allowOnly([])
             try await authorize(request, target, .reader)
             var writer = JSONWriter()
@@ -117,21 +120,21 @@ final class API: Sendable {
         case "stats":
             guard segments.count == 1 else { break }
             route = "/stats"
-            try only(.get)
+            try methodAllowed()
             try target.allowOnly([])
             try await authorize(request, target, .admin)
             return try await stats()
         case "streams":
             if segments.count == 1 {
                 route = "/streams"
-                try only(.get)
+                try methodAllowed()
                 let principal = try await authorize(request, target, .reader)
                 return try await listStreams(target, principal)
             }
             let stream = try Self.streamName(segments[1])
             if segments.count == 2 {
                 route = "/streams/{stream}"
-                try only(.get, .post, .delete)
+                try methodAllowed()
                 switch method {
                 case .post:
                     try await authorize(request, target, .writer, stream: stream)
@@ -146,7 +149,7 @@ final class API: Sendable {
             }
             if segments.count == 3, segments[2] == "metadata" {
                 route = "/streams/{stream}/metadata"
-                try only(.get, .put)
+                try methodAllowed()
                 try target.allowOnly([])
                 if method == .put {
                     try await authorize(request, target, .admin, stream: stream)
@@ -158,19 +161,19 @@ final class API: Sendable {
         case "categories":
             guard segments.count == 2 else { break }
             route = "/categories/{category}"
-            try only(.get)
+            try methodAllowed()
             let category = try Self.category(segments[1])
             let principal = try await authorize(request, target, category.hasPrefix("$") ? .admin : .reader)
             return try await readCategory(request, target, category, principal)
         case "all":
             guard segments.count == 1 else { break }
             route = "/all"
-            try only(.get)
+            try methodAllowed()
             try await authorize(request, target, .admin)
             return try await readAll(request, target)
         case "subscribe":
             route = segments.count == 2 && segments[1] == "all" ? "/subscribe/all" : "unknown"
-            try only(.get)
+            try methodAllowed()
             let principal: TokenRecord
             let subscription: SubscriptionTarget
             switch (segments.count, segments.dropFirst().first) {
@@ -201,11 +204,11 @@ final class API: Sendable {
             try target.allowOnly([])
             try await authorize(request, target, .admin)
             if segments.count == 1 {
-                try only(.get, .post)
+                try methodAllowed()
                 return method == .post ? try await createToken(request) : try await listTokens()
             }
             if segments.count == 2 {
-                try only(.delete)
+                try methodAllowed()
                 guard try await tokens.registry.revoke(id: segments[1]) else {
                     throw EventStoreError(.notFound, "There is no token with id '\(segments[1])'.")
                 }

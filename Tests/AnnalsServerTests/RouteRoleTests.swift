@@ -1,4 +1,6 @@
 import Annals
+import AnnalsServer
+import AnnalsWire
 import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
@@ -20,6 +22,8 @@ struct RouteRoleTests {
         /// Whether a token scoped to `order-` may call it (given the role).
         var inScope: Bool
         var success: Int
+        /// An answer that streams until the client leaves (a subscription): only its status is read.
+        var streams = false
 
         var description: String { "\(method.rawValue) \(path)" }
     }
@@ -39,6 +43,7 @@ struct RouteRoleTests {
         Route(method: .GET, path: "/streams/user-1", need: .reader, inScope: false, success: 200),
         Route(method: .GET, path: "/streams/%24system", need: .admin, inScope: false, success: 200),
         Route(method: .GET, path: "/streams/order-1/metadata", need: .reader, inScope: true, success: 200),
+        Route(method: .GET, path: "/streams/user-1/metadata", need: .reader, inScope: false, success: 200),
         Route(
             method: .PUT, path: "/streams/order-1/metadata", body: #"{"maxCount":10}"#, need: .admin, inScope: false,
             success: 200),
@@ -52,7 +57,54 @@ struct RouteRoleTests {
             method: .POST, path: "/tokens", body: #"{"name":"t","role":"reader"}"#, need: .admin, inScope: false,
             success: 201),
         Route(method: .DELETE, path: "/tokens/tok_missing", need: .admin, inScope: false, success: 404),
+        Route(method: .GET, path: "/subscribe/all", need: .admin, inScope: false, success: 200, streams: true),
+        Route(
+            method: .GET, path: "/subscribe/streams/order-1", need: .reader, inScope: true, success: 200, streams: true),
+        Route(
+            method: .GET, path: "/subscribe/streams/user-1", need: .reader, inScope: false, success: 200, streams: true),
+        Route(
+            method: .GET, path: "/subscribe/categories/order", need: .reader, inScope: true, success: 200, streams: true
+        ),
+        Route(
+            method: .GET, path: "/subscribe/categories/user", need: .reader, inScope: false, success: 200, streams: true
+        ),
     ]
+
+    static func need(_ access: RouteSpec.Access) -> Need {
+        switch access {
+        case .public: .none
+        case .atLeast(.reader): .reader
+        case .atLeast(.writer): .writer
+        case .atLeast(.admin): .admin
+        }
+    }
+
+    /// The table entry a sample request lands on.
+    static func spec(of route: Route) -> RouteSpec? {
+        let path = route.path.split(separator: "?").first.map(String.init) ?? route.path
+        return RouteTable.all.first {
+            $0.method.rawValue == route.method.rawValue && $0.matches(path.split(separator: "/"))
+        }
+    }
+
+    @Test("every route in the table has a sample here, with the table's role; every sample is in the table")
+    func coversTheTable() {
+        for spec in RouteTable.all {
+            let samples = Self.routes.filter { Self.spec(of: $0) == spec }
+            #expect(!samples.isEmpty, "no sample request for \(spec) (\(spec.id))")
+            for sample in samples {
+                // A system stream (`$…`) needs admin whatever the route's role.
+                let expected = sample.path.contains("%24") ? .admin : Self.need(spec.access)
+                #expect(sample.need == expected, "\(sample) needs \(spec.access)")
+            }
+            // A scoped route below admin is asked both in and out of a token's scopes (admin tokens
+            // have no scopes).
+            if spec.scope == .stream || spec.scope == .category, spec.access != .atLeast(.admin) {
+                #expect(Set(samples.map(\.inScope)) == [true, false], "\(spec) in and out of scope")
+            }
+        }
+        for route in Self.routes { #expect(Self.spec(of: route) != nil, "\(route) is in no table entry") }
+    }
 
     struct Caller: Sendable {
         var name: String
@@ -93,7 +145,7 @@ struct RouteRoleTests {
                     let answer = try await server.request(
                         route.method, route.path, token: token,
                         headers: route.body == nil ? [:] : ["Content-Type": "application/json"],
-                        body: route.body.map { Array($0.utf8) })
+                        body: route.body.map { Array($0.utf8) }, readsBody: !route.streams)
                     let expected: Int
                     if route.need == .none {
                         expected = route.success

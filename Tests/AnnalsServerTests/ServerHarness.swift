@@ -56,7 +56,7 @@ struct TestServer: Sendable {
     /// One raw HTTP exchange: status, headers and body.
     func request(
         _ method: HTTPMethod, _ path: String, token: String? = nil, headers: [String: String] = [:],
-        body: [UInt8]? = nil
+        body: [UInt8]? = nil, readsBody: Bool = true
     ) async throws -> (status: Int, headers: HTTPHeaders, body: String) {
         var request = HTTPClientRequest(url: url + path)
         request.method = method
@@ -64,6 +64,9 @@ struct TestServer: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // A successful subscription streams until the client leaves: read its status, then leave (the
+        // response's body, dropped unread, closes the connection).
+        if !readsBody, response.status == .ok { return (Int(response.status.code), response.headers, "") }
         var buffer = try await response.body.collect(upTo: 64 << 20)
         return (
             Int(response.status.code), response.headers,

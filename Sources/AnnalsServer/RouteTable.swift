@@ -1,0 +1,144 @@
+import AnnalsWire
+import HTTPTypes
+
+/// Every route of the HTTP API, declared once: method, path, who may call it and which query
+/// parameters it takes.
+///
+/// The table is the one source the rest is derived from: the `Allow` header of a `405`, the route ×
+/// role test (which needs a sample request for every entry, so a new route cannot miss it), and the
+/// test that holds `docs/openapi.yaml` to the same routes, roles, scope rules and parameters. The
+/// route ids are the OpenAPI `operationId`s.
+public struct RouteSpec: Sendable, Hashable, CustomStringConvertible {
+    /// The route's name: its `operationId` in `docs/openapi.yaml`.
+    public enum ID: String, Sendable, CaseIterable {
+        case adminPage, health, getMetrics, getHead, getStats
+        case listStreams, appendToStream, readStream, deleteStream, getStreamInfo, setStreamMetadata
+        case readCategory, readAll
+        case subscribeAll, subscribeStream, subscribeCategory
+        case listTokens, createToken, revokeToken
+    }
+
+    /// Who may call a route.
+    public enum Access: Sendable, Hashable {
+        /// Anyone, without a token.
+        case `public`
+        /// A token with this role or a higher one.
+        case atLeast(Role)
+    }
+
+    /// What a token's scopes (stream-name prefixes) limit, beyond its role.
+    public enum ScopeRule: String, Sendable, Hashable {
+        /// Only the role counts.
+        case none
+        /// The `{stream}` in the path must be in scope; a system stream (`$…`) needs admin.
+        case stream
+        /// The `{category}` must be covered by the scopes (or by exactly one of them, which then
+        /// filters the answer); a system category needs admin.
+        case category
+        /// Any token of the role may call it; the answer holds only the streams in its scopes.
+        case filteredListing = "filtered-listing"
+    }
+
+    /// The query parameters a route accepts (besides `access_token`, which every route accepts on a
+    /// `GET`); any other is `invalid-argument`, so a typo is an error rather than a silent default.
+    public enum QueryRule: Sendable, Hashable {
+        /// Whatever the query holds is ignored (the admin page).
+        case ignored
+        /// Only these names.
+        case allowed(Set<String>)
+    }
+
+    public let id: ID
+    public let method: HTTPRequest.Method
+    /// The path, with `{name}` for a segment that varies (`/streams/{stream}`).
+    public let path: String
+    public let access: Access
+    public let scope: ScopeRule
+    public let query: QueryRule
+
+    public var description: String { "\(method.rawValue) \(path)" }
+
+    /// Whether `segments` (a request path split at `/`, percent-escapes still in) has this route's
+    /// shape: the same number of segments, and the fixed ones equal.
+    public func matches(_ segments: [Substring]) -> Bool {
+        let pattern = path.split(separator: "/")
+        guard pattern.count == segments.count else { return false }
+        return zip(pattern, segments).allSatisfy { part, segment in part.hasPrefix("{") || part == segment }
+    }
+}
+
+/// The routes of the HTTP API (see ``RouteSpec``).
+public enum RouteTable {
+    private static let read: Set<String> = ["from", "limit", "direction"]
+    private static let subscribe: Set<String> = ["from", "after", "head"]
+    private static let filter: Set<String> = ["type", "category", "streamPrefix"]
+
+    /// Every route, in the order of `docs/openapi.yaml`.
+    public static let all: [RouteSpec] = [
+        RouteSpec(id: .adminPage, method: .get, path: "/", access: .public, scope: .none, query: .ignored),
+        RouteSpec(id: .health, method: .get, path: "/health", access: .public, scope: .none, query: .allowed([])),
+        RouteSpec(
+            id: .getHead, method: .get, path: "/head", access: .atLeast(.reader), scope: .none, query: .allowed([])),
+        RouteSpec(
+            id: .getStats, method: .get, path: "/stats", access: .atLeast(.admin), scope: .none, query: .allowed([])),
+        RouteSpec(
+            id: .getMetrics, method: .get, path: "/metrics", access: .atLeast(.admin), scope: .none, query: .allowed([])
+        ),
+        RouteSpec(
+            id: .listStreams, method: .get, path: "/streams", access: .atLeast(.reader), scope: .filteredListing,
+            query: .allowed(["after", "limit"])),
+        RouteSpec(
+            id: .appendToStream, method: .post, path: "/streams/{stream}", access: .atLeast(.writer), scope: .stream,
+            query: .allowed([])),
+        RouteSpec(
+            id: .readStream, method: .get, path: "/streams/{stream}", access: .atLeast(.reader), scope: .stream,
+            query: .allowed(read)),
+        RouteSpec(
+            id: .deleteStream, method: .delete, path: "/streams/{stream}", access: .atLeast(.writer), scope: .stream,
+            query: .allowed(["tombstone"])),
+        RouteSpec(
+            id: .getStreamInfo, method: .get, path: "/streams/{stream}/metadata", access: .atLeast(.reader),
+            scope: .stream, query: .allowed([])),
+        RouteSpec(
+            id: .setStreamMetadata, method: .put, path: "/streams/{stream}/metadata", access: .atLeast(.admin),
+            scope: .stream, query: .allowed([])),
+        RouteSpec(
+            id: .readAll, method: .get, path: "/all", access: .atLeast(.admin), scope: .none,
+            query: .allowed(read.union(filter))),
+        RouteSpec(
+            id: .readCategory, method: .get, path: "/categories/{category}", access: .atLeast(.reader),
+            scope: .category, query: .allowed(read.union(["type"]))),
+        RouteSpec(
+            id: .subscribeAll, method: .get, path: "/subscribe/all", access: .atLeast(.admin), scope: .none,
+            query: .allowed(subscribe.union(filter))),
+        RouteSpec(
+            id: .subscribeStream, method: .get, path: "/subscribe/streams/{stream}", access: .atLeast(.reader),
+            scope: .stream, query: .allowed(subscribe)),
+        RouteSpec(
+            id: .subscribeCategory, method: .get, path: "/subscribe/categories/{category}", access: .atLeast(.reader),
+            scope: .category, query: .allowed(subscribe.union(["type"]))),
+        RouteSpec(
+            id: .listTokens, method: .get, path: "/tokens", access: .atLeast(.admin), scope: .none, query: .allowed([])),
+        RouteSpec(
+            id: .createToken, method: .post, path: "/tokens", access: .atLeast(.admin), scope: .none,
+            query: .allowed([])),
+        RouteSpec(
+            id: .revokeToken, method: .delete, path: "/tokens/{id}", access: .atLeast(.admin), scope: .none,
+            query: .allowed([])),
+    ]
+
+    /// The route with this id.
+    public static func route(_ id: RouteSpec.ID) -> RouteSpec {
+        // Every id has exactly one entry (RouteTableTests checks it), so the search always finds it.
+        all.first { $0.id == id } ?? all[0]
+    }
+
+    /// The methods the table has for a path's shape, GET, POST, PUT, DELETE in that order (as an
+    /// `Allow` header lists them); empty when no route has the shape.
+    public static func methods(matching segments: [Substring]) -> [HTTPRequest.Method] {
+        let order: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        let present = Set(all.filter { $0.matches(segments) }.map(\.method))
+        return order.filter(present.contains)
+            + present.filter { !order.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+    }
+}
