@@ -109,7 +109,10 @@ let package = Package(
         .testTarget(
             name: "AnnalsFileStoreTests",
             dependencies: [
-                "Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI", "AnnalsTestSupport",
+                "Annals", "AnnalsTesting", "AnnalsFileStore", "AnnalsCLI", "AnnalsTestSupport", "AnnalsServer",
+                "AnnalsWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

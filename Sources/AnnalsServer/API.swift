@@ -265,20 +265,14 @@ final class API: Sendable {
 
     private func health() async throws -> Response {
         do {
+            try await store.checkHealth()
             let head = try await store.headPosition()
-            var writer = JSONWriter()
-            writer.beginObject()
-            writer.member("status", "ok")
-            writer.member("headPosition", head.value)
-            writer.endObject()
-            return Self.json(writer.bytes)
+            return Self.json(HealthReport(status: .ok, headPosition: head).encoded())
         } catch let error as EventStoreError {
-            var writer = JSONWriter()
-            writer.beginObject()
-            writer.member("status", "unavailable")
-            writer.member("message", error.message)
-            writer.endObject()
-            return Self.json(writer.bytes, status: .serviceUnavailable)
+            // A failed writer is not healthy, though its reads may still answer.
+            let report = HealthReport(
+                status: error.code == .storeFailed ? .failed : .unavailable, code: error.code, message: error.message)
+            return Self.json(report.encoded(), status: .serviceUnavailable)
         }
     }
 
@@ -287,18 +281,11 @@ final class API: Sendable {
         // The admin page polls this once a second: a count, not a walk through every stream.
         let streams = try await store.streamCount()
         let state = metrics.state.withLock { $0 }
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.member("headPosition", head.value)
-        writer.member("streams", streams)
-        writer.member("appends", state.appends)
-        writer.member("eventsWritten", state.eventsWritten)
-        writer.member("bytesWritten", state.bytesWritten)
-        writer.member("liveSubscriptions", state.liveSubscriptions)
-        writer.member("store", String(describing: type(of: store)))
-        writer.member("version", AnnalsVersion.current)
-        writer.endObject()
-        return Self.json(writer.bytes)
+        let statistics = ServerStatistics(
+            headPosition: head, streams: streams, appends: state.appends, eventsWritten: state.eventsWritten,
+            bytesWritten: state.bytesWritten, liveSubscriptions: state.liveSubscriptions,
+            store: String(describing: type(of: store)), version: AnnalsVersion.current)
+        return Self.json(statistics.encoded())
     }
 
     private func append(_ request: Request, _ target: RequestTarget, _ stream: StreamName) async throws -> Response {
@@ -470,17 +457,11 @@ final class API: Sendable {
         }
         let created = try await tokens.registry.create(name: name, role: role, scopes: scopes)
         tokens.invalidate()
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.member("token", created.token)
-        writer.key("record")
-        created.record.write(into: &writer)
-        writer.endObject()
-        return Self.json(writer.bytes, status: .created)
+        return Self.json(created.encoded(), status: .created)
     }
 
     private func listTokens() async throws -> Response {
-        Self.json(TokenRecord.listJSON(try await tokens.registry.all()))
+        Self.json(TokenInfo.encodeList(try await tokens.registry.all().map { TokenInfo($0) }))
     }
 
     // MARK: Subscriptions

@@ -248,6 +248,10 @@ public enum WireFormat {
         return Array((try? encoder.encode(metadata)) ?? Data("{}".utf8))
     }
 
+    /// Decodes stream metadata against its documented schema: an object with `maxCount` (1 to
+    /// 2⁶³−1), `maxAge` (seconds, 0 to 2⁶³−1), `truncateBefore` (a revision, 0 to 2⁶³−1) and `custom`
+    /// (an object), each optional and none `null`. Every refusal is `invalid-argument` with a message
+    /// that names the field and the rule.
     public static func decodeMetadata(_ body: [UInt8]) throws(EventStoreError) -> StreamMetadata {
         let node = try JSONNode.parse(body)
         guard case .object(let members) = node.kind else {
@@ -259,13 +263,38 @@ public enum WireFormat {
                 .invalidArgument,
                 "Unknown metadata field '\(unknown.key)'; the fields are maxCount, maxAge, truncateBefore and custom.")
         }
-        do {
-            return try JSONDecoder().decode(StreamMetadata.self, from: Data(body))
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw EventStoreError(.invalidArgument, "The metadata does not fit the metadata schema: \(error).")
+        func whole(_ name: String, least: UInt64, meaning: String) throws(EventStoreError) -> UInt64? {
+            guard let value = node[name] else { return nil }
+            if value.isNull {
+                throw EventStoreError(.invalidArgument, "'\(name)' must not be null; leave it out for \(meaning).")
+            }
+            guard case .number = value.kind, let text = String(bytes: body[value.range], encoding: .utf8),
+                let number = UInt64(text), number >= least, number <= UInt64(Int64.max)
+            else {
+                throw EventStoreError(
+                    .invalidArgument, "'\(name)' must be a whole number from \(least) to \(Int64.max).")
+            }
+            return number
         }
+        var metadata = StreamMetadata()
+        metadata.maxCount = try whole("maxCount", least: 1, meaning: "no count limit").map { Int($0) }
+        metadata.maxAge = try whole("maxAge", least: 0, meaning: "no age limit").map { Int($0) }
+        metadata.truncateBefore = try whole("truncateBefore", least: 0, meaning: "no truncation").map {
+            StreamRevision($0)
+        }
+        if let custom = node["custom"] {
+            guard case .object = custom.kind else {
+                throw EventStoreError(
+                    .invalidArgument, "'custom' must be a JSON object; leave it out when there is nothing to keep.")
+            }
+            do {
+                metadata.custom = try JSONDecoder().decode([String: JSONValue].self, from: Data(body[custom.range]))
+            } catch {
+                // The parser accepted these bytes already; a JSON object always decodes as JSONValue.
+                throw EventStoreError(.invalidArgument, "'custom' must be a JSON object.")
+            }
+        }
+        return metadata
     }
 
     /// The JSON body of an error answer: `{"error": {"code": …, "message": …, …}}`.

@@ -94,6 +94,15 @@ public protocol EventStore: Sendable {
     /// The position the next appended event will get (the number of events in `$all`).
     func headPosition() async throws -> Position
 
+    /// Checks that the store can serve: returns when it can, throws why not — ``EventStoreError/Code/storeFailed``
+    /// after a failed flush (a durable store then refuses every append until it is reopened),
+    /// ``EventStoreError/Code/storeClosed``, or ``EventStoreError/Code/unavailable`` when its storage
+    /// cannot be reached.
+    ///
+    /// The default implementation reads ``headPosition()``; a store with a failed state of its own
+    /// reports that.
+    func checkHealth() async throws
+
     /// Replaces a stream's metadata. Takes effect on reads at once.
     func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws
 
@@ -182,6 +191,10 @@ public enum SubscriptionStart: Sendable, Hashable {
 }
 
 extension EventStore {
+    public func checkHealth() async throws {
+        _ = try await headPosition()
+    }
+
     /// Pages through ``listStreams(after:limit:)`` and counts: for stores that keep no count.
     public func streamCount() async throws -> UInt64 {
         var count: UInt64 = 0

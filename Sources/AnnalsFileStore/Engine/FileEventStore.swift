@@ -409,6 +409,12 @@ public final class FileEventStore: EventStore {
         return Position(engine.withLock { $0.table.durableHead })
     }
 
+    /// Throws the writer's failure (a failed flush or write: every append is refused until the store
+    /// is reopened), or `store-closed`.
+    public func checkHealth() async throws {
+        try checkOpen()
+    }
+
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
         .catchUp(
             store: self, notifier: notifier, target: target, start: start, pageSize: configuration.subscriptionPageSize)
