@@ -64,11 +64,8 @@ extension AnnalsCommand {
                             Self.show(token: created.token, id: created.record.id, json: json)
                         },
                         remote: { store in
-                            let answer = try await store.createToken(name: name, role: role.rawValue, scopes: scopes)
-                            let node = try JSONNode.parse(answer)
-                            Self.show(
-                                token: node["token"]?.stringValue ?? "", id: node["record"]?["id"]?.stringValue ?? "",
-                                json: json)
+                            let created = try await store.createToken(name: name, role: role, scopes: scopes)
+                            Self.show(token: created.token, id: created.record.id, json: json)
                         })
                 }
             }
@@ -96,42 +93,24 @@ extension AnnalsCommand {
                 try await reportingErrors {
                     let json = json
                     try await place.withTokens(
-                        local: { registry in Self.show(try await registry.all(), json: json) },
-                        remote: { store in
-                            let answer = try await store.listTokens()
-                            if json {
-                                print(String(decoding: answer, as: UTF8.self))
-                                return
-                            }
-                            let root = try JSONNode.parse(answer)
-                            guard case .array(let items)? = root["tokens"]?.kind else { return }
-                            for item in items {
-                                print(
-                                    Self.line(
-                                        id: item["id"]?.stringValue ?? "", name: item["name"]?.stringValue ?? "",
-                                        role: item["role"]?.stringValue ?? "",
-                                        scopes: {
-                                            guard case .array(let scopes)? = item["scopes"]?.kind else { return [] }
-                                            return scopes.compactMap(\.stringValue)
-                                        }()))
-                            }
-                        })
+                        local: { registry in Self.show(try await registry.all().map { TokenInfo($0) }, json: json) },
+                        remote: { store in Self.show(try await store.tokens(), json: json) })
                 }
             }
 
-            static func show(_ records: [TokenRecord], json: Bool) {
+            /// Prints the tokens: as `GET /tokens` answers them with `--json`, else one line each.
+            static func show(_ tokens: [TokenInfo], json: Bool) {
                 if json {
-                    print(String(decoding: TokenRecord.listJSON(records), as: UTF8.self))
+                    print(String(decoding: TokenInfo.encodeList(tokens), as: UTF8.self))
                 } else {
-                    for record in records {
-                        print(line(id: record.id, name: record.name, role: record.role.rawValue, scopes: record.scopes))
-                    }
+                    for token in tokens { print(line(token)) }
                 }
             }
 
-            static func line(id: String, name: String, role: String, scopes: [String]) -> String {
-                "\(id)  \(role.padding(toLength: 6, withPad: " ", startingAt: 0))  \(name)"
-                    + (scopes.isEmpty ? "" : "  scopes: " + scopes.joined(separator: ", "))
+            /// `tok_…  writer  name  scopes: a-, b-`.
+            static func line(_ token: TokenInfo) -> String {
+                "\(token.id)  \(token.role.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0))  \(token.name)"
+                    + (token.scopes.isEmpty ? "" : "  scopes: " + token.scopes.joined(separator: ", "))
             }
         }
 
@@ -151,7 +130,9 @@ extension AnnalsCommand {
                             print("Revoked \(id).")
                         },
                         remote: { store in
-                            try await store.revokeToken(id: id)
+                            guard try await store.revokeToken(id: id) else {
+                                throw EventStoreError(.notFound, "There is no token with id '\(id)'.")
+                            }
                             print("Revoked \(id).")
                         })
                 }

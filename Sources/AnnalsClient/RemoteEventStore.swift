@@ -20,6 +20,12 @@ import Synchronization
 /// `HTTPClient.shared`, which lives as long as the process). Create it with
 /// ``init(url:token:client:configuration:)`` and drop it when done; there is no `close()`. A client you
 /// pass in is yours to shut down, after the last request and subscription through the store have ended.
+///
+/// ## Administration
+///
+/// With an admin token the store also manages the server's tokens (``createToken(name:role:scopes:)``,
+/// ``tokens()``, ``revokeToken(id:)``) and reads its ``statistics()``, as typed values from
+/// `AnnalsWire`; ``health()`` needs no token.
 public final class RemoteEventStore: EventStore {
     /// How the store talks to the server.
     public struct Configuration: Sendable {
@@ -226,35 +232,6 @@ public final class RemoteEventStore: EventStore {
         }
     }
 
-    // MARK: Tokens and statistics (admin)
-
-    /// `GET /stats`: the server's statistics as JSON bytes.
-    public func statistics() async throws -> [UInt8] {
-        try await send(.GET, "/stats", retry: true)
-    }
-
-    /// `POST /tokens`: creates a token; the answer holds the secret, shown once.
-    public func createToken(name: String, role: String, scopes: [String]) async throws -> [UInt8] {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.member("name", name)
-        writer.member("role", role)
-        writer.key("scopes")
-        writer.beginArray()
-        for scope in scopes { writer.string(scope) }
-        writer.endArray()
-        writer.endObject()
-        return try await send(.POST, "/tokens", body: writer.bytes, retry: false)
-    }
-
-    public func listTokens() async throws -> [UInt8] {
-        try await send(.GET, "/tokens", retry: true)
-    }
-
-    public func revokeToken(id: String) async throws {
-        _ = try await send(.DELETE, "/tokens/\(Self.encode(id))", retry: false)
-    }
-
     // MARK: HTTP
 
     private func noteHead(_ head: UInt64) {
@@ -287,10 +264,11 @@ public final class RemoteEventStore: EventStore {
         return events
     }
 
-    /// Sends a request; returns the body of a 2xx answer, throws the server's error otherwise.
+    /// Sends a request; returns the body of a 2xx answer, or of one whose status is in `alsoAccepted`
+    /// (`/health` answers 503 with its own shape), and throws the server's error otherwise.
     func send(
         _ method: HTTPMethod, _ path: String, query: [String: String] = [:], headers: [String: String] = [:],
-        body: [UInt8]? = nil, retry: Bool
+        body: [UInt8]? = nil, retry: Bool, alsoAccepting alsoAccepted: Set<UInt> = []
     ) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url(path, query))
         request.method = method
@@ -323,7 +301,9 @@ public final class RemoteEventStore: EventStore {
                 try await Task.sleep(for: .milliseconds(100 << min(attempt, 6)))
                 continue
             }
-            if (200..<300).contains(response.status.code) { return bytes }
+            if (200..<300).contains(response.status.code) || alsoAccepted.contains(response.status.code) {
+                return bytes
+            }
             if let error = WireFormat.decodeError(bytes) {
                 // A server that is starting or stopping answers 503: worth another try.
                 if retry, response.status.code == 503, attempt < configuration.attempts {

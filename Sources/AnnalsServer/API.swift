@@ -40,14 +40,20 @@ final class API: Sendable {
         do {
             response = try await dispatch(request, route: &route, allowedMethods: &allowedMethods)
         } catch {
-            let failure: EventStoreError
+            var failure: EventStoreError
             if let error = error as? EventStoreError {
                 failure = error
             } else {
                 logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-                failure = EventStoreError(.unavailable, "The request failed inside the server; see its log.")
+                failure = EventStoreError(.unavailable, Self.unforeseen)
             }
             metrics.error(failure.code)
+            if httpStatus(for: failure.code).code >= 500, failure.message != Self.unforeseen {
+                // The store's own words (a PostgreSQL message, a path) stay in the log.
+                logger.warning(
+                    "store failure", metadata: ["path": "\(request.uri.path)", "error": "\(failure.description)"])
+                failure = WireError.publicError(failure)
+            }
             response = Self.error(failure)
             if let allowedMethods { response.headers[.allow] = allowedMethods }
         }
@@ -69,9 +75,16 @@ final class API: Sendable {
         return response
     }
 
+    /// What a client is told of a failure the server did not foresee (not a store error).
+    static let unforeseen = "The request failed inside the server; see its log."
+
     private func dispatch(_ request: Request, route: inout String, allowedMethods: inout String?) async throws
         -> Response
     {
+        // HTTP/1.1 requires Host (RFC 9112 §3.2); the conversion to HTTPTypes moves it to `authority`.
+        guard request.head.authority != nil else {
+            throw EventStoreError(.invalidArgument, "The request has no Host header; HTTP/1.1 requires one.")
+        }
         let target = try RequestTarget(path: request.uri.path, query: request.uri.query)
         let method = request.method
         let segments = target.segments
@@ -269,9 +282,11 @@ final class API: Sendable {
             let head = try await store.headPosition()
             return Self.json(HealthReport(status: .ok, headPosition: head).encoded())
         } catch let error as EventStoreError {
-            // A failed writer is not healthy, though its reads may still answer.
+            // A failed writer is not healthy, though its reads may still answer. Its own words go to the log.
+            logger.warning("health check failed", metadata: ["error": "\(error.description)"])
             let report = HealthReport(
-                status: error.code == .storeFailed ? .failed : .unavailable, code: error.code, message: error.message)
+                status: error.code == .storeFailed ? .failed : .unavailable, code: error.code,
+                message: WireError.publicError(error).message)
             return Self.json(report.encoded(), status: .serviceUnavailable)
         }
     }
@@ -585,6 +600,9 @@ final class API: Sendable {
             throw EventStoreError(
                 .requestTimeout, "The request's body did not arrive within \(timeout); the connection is closed.")
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
+        } catch is NIOTooManyBytesError {
+            // A chunked body has no Content-Length to check first: it is refused as it passes the limit.
             throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
         }
     }

@@ -114,7 +114,7 @@ enum ServerSentEvents {
                     try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.keepAlive))
                     lastWrite = ContinuousClock.now
                 case .failure(let error):
-                    let frame = ServerSentEvent(failure: error)
+                    let frame = ServerSentEvent(failure: WireError.publicError(error))
                     try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.encode(frame)))
                 case .end:
                     group.cancelAll()

@@ -62,40 +62,14 @@ public struct TokenRecord: Sendable, Hashable, Codable {
     }
 }
 
-extension TokenRecord {
-    /// The record as the API shows it: never the hash.
-    public func write(into writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.member("id", id)
-        writer.member("name", name)
-        writer.member("role", role.rawValue)
-        writer.key("scopes")
-        writer.beginArray()
-        for scope in scopes { writer.string(scope) }
-        writer.endArray()
-        writer.member("createdAt", WireFormat.timestamp(createdAt))
-        writer.endObject()
-    }
-
-    /// `{"tokens": [...]}`, as `GET /tokens` answers and `annals token list --json` prints.
-    public static func listJSON(_ records: [TokenRecord]) -> [UInt8] {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.key("tokens")
-        writer.beginArray()
-        for record in records { record.write(into: &writer) }
-        writer.endArray()
-        writer.endObject()
-        return writer.bytes
-    }
-}
-
 /// A token just created: the record, and the secret that is shown once.
-public struct CreatedToken: Sendable {
+public struct CreatedToken: Sendable, Hashable {
+    /// The token's record, as its registry keeps it: ``TokenRecord/hash`` is the hash of ``token``.
     public var record: TokenRecord
     /// The secret, shown once; only its hash is kept.
     public var token: String
 
+    /// A created token: its record and its secret.
     public init(record: TokenRecord, token: String) {
         self.record = record
         self.token = token

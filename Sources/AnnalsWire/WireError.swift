@@ -51,4 +51,23 @@ public enum WireError {
     public static func status(for code: EventStoreError.Code) -> Int {
         statusByCode[code] ?? 400
     }
+
+    /// What a client is told of a server-side failure (a 5xx code): a stable sentence. The store's own
+    /// text (a PostgreSQL message, a file path, an errno) goes to the server's log only.
+    public static func publicMessage(for code: EventStoreError.Code) -> String {
+        switch code {
+        case .storeClosed: "The store is closed (the server is stopping)."
+        case .storeFailed:
+            "The store failed after an I/O error and refuses writes until the server is restarted; see the server's log."
+        case .corruptedStorage: "Stored data failed a check; see the server's log."
+        default: "The store could not be reached or written; see the server's log."
+        }
+    }
+
+    /// The error as a client may see it: a 5xx error keeps its code and loses its message (see
+    /// ``publicMessage(for:)``); any other is unchanged.
+    public static func publicError(_ error: EventStoreError) -> EventStoreError {
+        guard status(for: error.code) >= 500 else { return error }
+        return EventStoreError(error.code, publicMessage(for: error.code))
+    }
 }

@@ -1,0 +1,138 @@
+import Annals
+import AnnalsServer
+import AnnalsTestSupport
+import AnnalsWire
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Bugs an outside audit of the HTTP API found, each with the request that showed it.
+@Suite("HTTP API audit")
+struct AuditTests {
+    /// Sends raw bytes, reads until the server closes or 2 s pass quietly; returns what came back.
+    static func exchange(port: Int, _ bytes: [UInt8]) throws -> String {
+        let fd = try BadInputTests.connectLocal(port: port)
+        defer { close(fd) }
+        var sent = 0
+        while sent < bytes.count {
+            let written = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written <= 0 { break }
+            sent += written
+        }
+        var answer: [UInt8] = []
+        while true {
+            var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&poll, 1, 2_000) > 0 else { break }
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let got = recv(fd, &buffer, buffer.count, 0)
+            if got <= 0 { break }
+            answer += buffer[0..<got]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
+    @Test("an HTTP/1.1 request without Host is 400 invalid-argument", .timeLimit(.minutes(1)))
+    func missingHost() async throws {
+        try await TestServer.with { server in
+            let port = server.port
+            let answer = try await offThread {
+                try Self.exchange(port: port, Array("GET /health HTTP/1.1\r\n\r\n".utf8))
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            #expect(answer.contains("invalid-argument") && answer.contains("Host"), "\(answer)")
+            #expect(try await server.request(.GET, "/health").status == 200, "with a Host it is served")
+        }
+    }
+
+    @Test(
+        "a chunked body over the body limit is 413 limit-exceeded, as one with Content-Length is",
+        .timeLimit(.minutes(1)))
+    func chunkedOverLimit() async throws {
+        var configuration = ServerConfiguration(port: 0)
+        configuration.maximumBodyBytes = 1_000
+        try await TestServer.with(configuration: configuration) { server in
+            let (port, token) = (server.port, server.admin)
+            let chunk = String(repeating: " ", count: 600)
+            let request =
+                "POST /streams/big-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n"
+            let answer = try await offThread { try Self.exchange(port: port, Array(request.utf8)) }
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer)")
+            #expect(answer.contains("limit-exceeded"), "\(answer)")
+            let read = try await server.request(.GET, "/streams/big-1", token: server.admin)
+            #expect(read.status == 404 || read.body.contains(#""events":[]"#), "nothing was written: \(read.body)")
+        }
+    }
+
+    @Test("a store's own failure text stays in the log; the client gets the code and a stable message")
+    func storeTextStaysInTheLog() async throws {
+        let store = FailingStore(
+            base: try InMemoryEventStore(),
+            failure: EventStoreError(
+                .unavailable, #"PostgreSQL: relation "annals.events" does not exist (SQLSTATE 42P01) at 10.0.0.5"#))
+        try await TestServer.with(store: store) { server in
+            let answer = try await server.request(
+                .POST, "/streams/order-1", token: server.admin, headers: ["Content-Type": "application/json"],
+                body: Array(#"[{"type":"T","data":{}}]"#.utf8))
+            #expect(answer.status == 503, "\(answer.body)")
+            let error = try #require(WireFormat.decodeError(Array(answer.body.utf8)))
+            #expect(error.code == .unavailable)
+            #expect(error.message == WireError.publicMessage(for: .unavailable))
+            for leaked in ["PostgreSQL", "relation", "SQLSTATE", "10.0.0.5"] {
+                #expect(!answer.body.contains(leaked), "\(answer.body)")
+            }
+        }
+    }
+}
+
+/// A store whose appends fail with a given error, as a store whose database went away does.
+struct FailingStore: EventStore {
+    let base: InMemoryEventStore
+    let failure: EventStoreError
+
+    func append(_ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision) async throws
+        -> AppendResult
+    {
+        throw failure
+    }
+
+    func read(_ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int) async throws
+        -> [RecordedEvent]
+    {
+        try await base.read(stream, from: revision, direction: direction, limit: limit)
+    }
+
+    func readAll(from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int) async throws
+        -> [RecordedEvent]
+    {
+        try await base.readAll(from: position, direction: direction, filter: filter, limit: limit)
+    }
+
+    func streamInfo(_ stream: StreamName) async throws -> StreamInfo? { try await base.streamInfo(stream) }
+
+    func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
+        try await base.listStreams(after: after, limit: limit)
+    }
+
+    func headPosition() async throws -> Position { try await base.headPosition() }
+
+    func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
+        try await base.setMetadata(metadata, for: stream)
+    }
+
+    func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        try await base.delete(stream, expecting: expected)
+    }
+
+    func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
+        try await base.tombstone(stream, expecting: expected)
+    }
+
+    func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
+        base.subscribe(to: target, from: start)
+    }
+}
