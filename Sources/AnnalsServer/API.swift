@@ -85,7 +85,9 @@ final class API: Sendable {
         guard request.head.authority != nil else {
             throw EventStoreError(.invalidArgument, "The request has no Host header; HTTP/1.1 requires one.")
         }
-        let target = try RequestTarget(path: request.uri.path, query: request.uri.query)
+        // The admin page ignores its query, whatever it holds (a repeated or badly escaped parameter too).
+        let path = request.uri.path
+        let target = try RequestTarget(path: path, query: path == "/" ? nil : request.uri.query)
         let method = request.method
         let segments = target.segments
 
@@ -390,7 +392,11 @@ final class API: Sendable {
     private func listStreams(_ target: RequestTarget, _ principal: TokenRecord) async throws -> Response {
         try target.allowOnly(["after", "limit"])
         let after = try target.query["after"].map { text throws(EventStoreError) in
-            try StreamName(allowingSystemName: text)
+            guard !text.isEmpty else {
+                throw EventStoreError(
+                    .invalidArgument, "'after' is a stream name from an earlier answer's 'next'; it is empty here.")
+            }
+            return try StreamName(allowingSystemName: text)
         }
         let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
         var visible: [StreamInfo] = []

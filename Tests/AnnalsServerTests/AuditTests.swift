@@ -68,6 +68,18 @@ struct AuditTests {
         }
     }
 
+    @Test("the admin page ignores its query, repeats and bad escapes included; an empty 'after' is invalid-argument")
+    func queryEdges() async throws {
+        try await TestServer.with { server in
+            #expect(try await server.request(.GET, "/?a=1&a=2").status == 200)
+            #expect(try await server.request(.GET, "/?x=%zz").status == 200)
+            #expect(try await server.request(.GET, "/health?a=1&a=2").status == 400, "other routes still refuse")
+            let empty = try await server.request(.GET, "/streams?after=", token: server.admin)
+            #expect(empty.status == 400, "\(empty.body)")
+            #expect(empty.body.contains("invalid-argument") && empty.body.contains("after"), "\(empty.body)")
+        }
+    }
+
     @Test("a store's own failure text stays in the log; the client gets the code and a stable message")
     func storeTextStaysInTheLog() async throws {
         let store = FailingStore(
