@@ -5,11 +5,17 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// The HTTP status for each error code (``WireError/statuses``).
 func httpStatus(for code: EventStoreError.Code) -> HTTPResponse.Status {
     HTTPResponse.Status(code: WireError.status(for: code))
+}
+
+/// A request whose body framing is broken: answered with `error` (400), then the connection closes.
+struct MalformedFraming: Error {
+    let error: EventStoreError
 }
 
 /// Everything a request handler needs: the store, the tokens, the limits, the counters.
@@ -37,12 +43,17 @@ final class API: Sendable {
         var route = "unknown"
         var allowedMethods: String?
         var response: Response
+        var closesConnection = false
         do {
             response = try await dispatch(request, route: &route, allowedMethods: &allowedMethods)
         } catch {
             var failure: EventStoreError
             if let error = error as? EventStoreError {
                 failure = error
+            } else if let error = error as? MalformedFraming {
+                // The connection's bytes cannot be trusted past this point: answer, then close.
+                failure = error.error
+                closesConnection = true
             } else {
                 logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
                 failure = EventStoreError(.unavailable, Self.unforeseen)
@@ -60,7 +71,9 @@ final class API: Sendable {
         // Shutting down: the client must not send another request on this connection. One accepted
         // just as the server began to quiesce would otherwise stay open, idle, until the idle timeout
         // (seen once: a SIGTERM that took 30 s while a client reconnected its subscription).
-        if shutdown.isSet || response.status == .requestTimeout { response.headers[.connection] = "close" }
+        if shutdown.isSet || closesConnection || response.status == .requestTimeout {
+            response.headers[.connection] = "close"
+        }
         metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
         // One line per request at debug (a library leaves info to the application; `/health` polls
         // would flood it), answers of 5xx at warning. Only the path: a query may carry an access token.
@@ -607,6 +620,11 @@ final class API: Sendable {
                 .requestTimeout, "The request's body did not arrive within \(timeout); the connection is closed.")
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
+        } catch let error as HTTPParserError {
+            // A bad chunk size, an unsupported Transfer-Encoding: the client's bytes, not the server.
+            throw MalformedFraming(
+                error: EventStoreError(.invalidArgument, "The request's body framing is malformed (\(error)).")
+            )
         } catch is NIOTooManyBytesError {
             // A chunked body has no Content-Length to check first: it is refused as it passes the limit.
             throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")

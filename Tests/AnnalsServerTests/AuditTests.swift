@@ -80,6 +80,30 @@ struct AuditTests {
         }
     }
 
+    @Test("malformed body framing is 400 with the JSON error body and a closed connection", .timeLimit(.minutes(1)))
+    func malformedFraming() async throws {
+        try await TestServer.with { server in
+            let (port, token) = (server.port, server.admin)
+            let head =
+                "POST /streams/frame-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\n"
+            for (label, rest) in [
+                ("a chunk size that is not hex", "Transfer-Encoding: chunked\r\n\r\nzz\r\n[]\r\n0\r\n\r\n"),
+                (
+                    "an over-long chunk size",
+                    "Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n[]\r\n0\r\n\r\n"
+                ),
+                ("Transfer-Encoding: gzip", "Transfer-Encoding: gzip\r\n\r\n[]"),
+            ] {
+                let answer = try await offThread { try Self.exchange(port: port, Array((head + rest).utf8)) }
+                #expect(answer.hasPrefix("HTTP/1.1 400"), "\(label): \(answer)")
+                #expect(answer.contains(#""code":"invalid-argument""#), "\(label): \(answer)")
+                #expect(answer.lowercased().contains("connection: close"), "\(label): \(answer)")
+            }
+            #expect(try await server.request(.GET, "/health").status == 200)
+        }
+    }
+
     @Test("a store's own failure text stays in the log; the client gets the code and a stable message")
     func storeTextStaysInTheLog() async throws {
         let store = FailingStore(
