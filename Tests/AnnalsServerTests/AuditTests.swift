@@ -1,6 +1,7 @@
 import Annals
 import AnnalsServer
 import AnnalsTestSupport
+import AnnalsTesting
 import AnnalsWire
 import Foundation
 import Testing
@@ -126,7 +127,7 @@ struct AuditTests {
 }
 
 /// A store whose appends fail with a given error, as a store whose database went away does.
-struct FailingStore: EventStore {
+struct FailingStore: ForwardingEventStore {
     let base: InMemoryEventStore
     let failure: EventStoreError
 
@@ -134,41 +135,5 @@ struct FailingStore: EventStore {
         -> AppendResult
     {
         throw failure
-    }
-
-    func read(_ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int) async throws
-        -> [RecordedEvent]
-    {
-        try await base.read(stream, from: revision, direction: direction, limit: limit)
-    }
-
-    func readAll(from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int) async throws
-        -> [RecordedEvent]
-    {
-        try await base.readAll(from: position, direction: direction, filter: filter, limit: limit)
-    }
-
-    func streamInfo(_ stream: StreamName) async throws -> StreamInfo? { try await base.streamInfo(stream) }
-
-    func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
-        try await base.listStreams(after: after, limit: limit)
-    }
-
-    func headPosition() async throws -> Position { try await base.headPosition() }
-
-    func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
-        try await base.setMetadata(metadata, for: stream)
-    }
-
-    func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
-        try await base.delete(stream, expecting: expected)
-    }
-
-    func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
-        try await base.tombstone(stream, expecting: expected)
-    }
-
-    func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
-        base.subscribe(to: target, from: start)
     }
 }

@@ -71,7 +71,7 @@ struct ConformanceSensitivityTests {
 }
 
 /// An in-memory store whose appends go through `append`.
-struct Wrapped: EventStore {
+struct Wrapped: ForwardingEventStore {
     let base: InMemoryEventStore
     let appendBody: @Sendable ([EventData], StreamName, ExpectedRevision) async throws -> AppendResult
 
@@ -87,35 +87,5 @@ struct Wrapped: EventStore {
         -> AppendResult
     {
         try await appendBody(events, stream, expected)
-    }
-
-    func read(_ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int) async throws
-        -> [RecordedEvent]
-    {
-        try await base.read(stream, from: revision, direction: direction, limit: limit)
-    }
-
-    func readAll(from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int) async throws
-        -> [RecordedEvent]
-    {
-        try await base.readAll(from: position, direction: direction, filter: filter, limit: limit)
-    }
-
-    func streamInfo(_ stream: StreamName) async throws -> StreamInfo? { try await base.streamInfo(stream) }
-    func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
-        try await base.listStreams(after: after, limit: limit)
-    }
-    func headPosition() async throws -> Position { try await base.headPosition() }
-    func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
-        try await base.setMetadata(metadata, for: stream)
-    }
-    func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
-        try await base.delete(stream, expecting: expected)
-    }
-    func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
-        try await base.tombstone(stream, expecting: expected)
-    }
-    func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
-        base.subscribe(to: target, from: start)
     }
 }

@@ -1,4 +1,5 @@
 import Annals
+import AnnalsTesting
 import Foundation
 
 /// A small domain for the core's tests: a counter with a ceiling.
@@ -65,7 +66,7 @@ struct CounterDecider: Decider {
 
 /// A store that lets a test act just before each append reaches the real store, and after each stream
 /// read, before the caller sees what was read.
-struct InterferingStore: EventStore {
+struct InterferingStore: ForwardingEventStore {
     let base: InMemoryEventStore
     var afterRead: @Sendable (StreamName) async throws -> Void = { _ in }
     let beforeAppend: @Sendable (StreamName) async throws -> Void
@@ -84,29 +85,5 @@ struct InterferingStore: EventStore {
         let events = try await base.read(stream, from: revision, direction: direction, limit: limit)
         try await afterRead(stream)
         return events
-    }
-
-    func readAll(from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int) async throws
-        -> [RecordedEvent]
-    {
-        try await base.readAll(from: position, direction: direction, filter: filter, limit: limit)
-    }
-
-    func streamInfo(_ stream: StreamName) async throws -> StreamInfo? { try await base.streamInfo(stream) }
-    func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
-        try await base.listStreams(after: after, limit: limit)
-    }
-    func headPosition() async throws -> Position { try await base.headPosition() }
-    func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
-        try await base.setMetadata(metadata, for: stream)
-    }
-    func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
-        try await base.delete(stream, expecting: expected)
-    }
-    func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
-        try await base.tombstone(stream, expecting: expected)
-    }
-    func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
-        base.subscribe(to: target, from: start)
     }
 }
