@@ -289,7 +289,21 @@ extension PostgresEventStore {
 
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try await remove(stream, expecting: expected, tombstone: true)
+        // Live subscribers of the stream read again and end with stream-deleted: here at once, and in
+        // every other process on the database through the channel (a payload that is not a head).
+        notifier.publishChange()
+        do {
+            try await client.query(
+                "SELECT pg_notify(\(channel), \(Self.changePayload))", logger: logger)
+        } catch {
+            // The tombstone is committed; other processes' subscribers then learn of it at their next
+            // wake (an append or the periodic check).
+            logger.warning("Announcing a tombstone failed", metadata: ["error": "\(String(reflecting: error))"])
+        }
     }
+
+    /// The notification payload of a change that moves no head (a tombstone).
+    static let changePayload = "changed"
 
     private func remove(_ stream: StreamName, expecting expected: ExpectedRevision, tombstone: Bool) async throws {
         if stream.isSystem {

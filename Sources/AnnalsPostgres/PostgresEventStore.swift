@@ -230,7 +230,11 @@ public final class PostgresEventStore: EventStore, Service {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { [notifier] in
                             for try await notification in notifications {
-                                if let head = UInt64(notification.payload) { notifier.publish(head: head) }
+                                if let head = UInt64(notification.payload) {
+                                    notifier.publish(head: head)
+                                } else if notification.payload == Self.changePayload {
+                                    notifier.publishChange()
+                                }
                             }
                             throw EventStoreError(.unavailable, "The notification connection stopped listening.")
                         }

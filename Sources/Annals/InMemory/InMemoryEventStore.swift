@@ -131,6 +131,7 @@ public final class InMemoryEventStore: EventStore {
         try storage.withLock { storage throws(EventStoreError) in
             try storage.delete(stream, expecting: expected, tombstone: true)
         }
+        notifier.publishChange()
     }
 
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {

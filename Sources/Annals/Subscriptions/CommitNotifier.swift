@@ -13,6 +13,8 @@ public final class CommitNotifier: Sendable {
 
     private struct State {
         var head: UInt64
+        /// Counts changes that move no head but that a subscriber must see (a tombstone).
+        var generation: UInt64 = 0
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
         /// Those in ``waitForWaiter()``: resumed when a subscriber starts waiting.
@@ -29,6 +31,22 @@ public final class CommitNotifier: Sendable {
 
     /// The number of committed events, as last published.
     public var head: UInt64 { state.withLock { $0.head } }
+
+    /// The head and the change generation, read together: a subscriber notes both before it reads,
+    /// and waits with both, so a change between its read and its wait is never missed.
+    public var snapshot: (head: UInt64, generation: UInt64) { state.withLock { ($0.head, $0.generation) } }
+
+    /// Records a change that moves no head but that subscribers must see at once (a stream was
+    /// tombstoned), and wakes every waiter: each reads again and finds what changed.
+    public func publishChange() {
+        let all: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            state.generation &+= 1
+            let all = state.waiters.values.map(\.continuation)
+            state.waiters = [:]
+            return all
+        }
+        for continuation in all { continuation.resume() }
+    }
 
     /// Whether a subscriber waits for the head to move now.
     public var hasWaiters: Bool { state.withLock { !$0.waiters.isEmpty } }
@@ -89,13 +107,14 @@ public final class CommitNotifier: Sendable {
         for continuation in all { continuation.resume(throwing: error) }
     }
 
-    /// Returns once the head is greater than `threshold`.
+    /// Returns once the head is greater than `threshold`, or, when `generation` is given, once a change
+    /// (``publishChange()``) came after that generation.
     ///
     /// - Throws: `CancellationError` when the task is cancelled; the error given to ``finish(throwing:)``.
-    public func wait(untilHeadExceeds threshold: UInt64) async throws {
+    public func wait(untilHeadExceeds threshold: UInt64, orChangeAfter generation: UInt64? = nil) async throws {
         let id: Int? = try state.withLock { state in
             if let failure = state.failure { throw failure }
-            if state.head > threshold { return nil }
+            if state.head > threshold || (generation.map { $0 != state.generation } ?? false) { return nil }
             let id = state.nextWaiterID
             state.nextWaiterID += 1
             return id
@@ -106,7 +125,9 @@ public final class CommitNotifier: Sendable {
                 let (outcome, watchers): (Result<Void, any Error>?, [CheckedContinuation<Void, any Error>]) =
                     state.withLock { state in
                         if let failure = state.failure { return (.failure(failure), []) }
-                        if state.head > threshold { return (.success(()), []) }
+                        if state.head > threshold || (generation.map { $0 != state.generation } ?? false) {
+                            return (.success(()), [])
+                        }
                         if Task.isCancelled { return (.failure(CancellationError()), []) }
                         state.waiters[id] = Waiter(threshold: threshold, continuation: continuation)
                         defer { state.watchers = [:] }

@@ -135,7 +135,9 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
                 return event
             }
             if Task.isCancelled { return nil }
-            let noted = notifier.head
+            // A tombstone moves no head: the generation wakes a stream subscriber, whose next read fails
+            // with stream-deleted at once rather than at some unrelated append.
+            let (noted, generation) = notifier.snapshot
             let page: [RecordedEvent]
             do {
                 page = try await readPage()
@@ -156,7 +158,7 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
             }
             if page.isEmpty {
                 do {
-                    try await notifier.wait(untilHeadExceeds: noted)
+                    try await notifier.wait(untilHeadExceeds: noted, orChangeAfter: generation)
                 } catch is CancellationError {
                     return nil
                 }

@@ -279,6 +279,8 @@ public final class FileEventStore: EventStore {
                 store: self
             )
         }
+        // Durable now: live subscribers of the stream read again and end with stream-deleted.
+        notifier.publishChange()
     }
 
     func checkOpen() throws(EventStoreError) {

@@ -170,6 +170,43 @@ extension EventStoreConformance {
                     delivered == 3, "the cancelled subscription delivered \(delivered) events, expected 3")
                 _ = try await store.append(Sample.events(1), to: stream, expecting: .any)
             },
+            ConformanceCheck(
+                law: 8, "a live stream subscriber hears of a tombstone within seconds, with no other append"
+            ) {
+                store in
+                let stream = try Sample.stream("doomed")
+                _ = try await store.append(Sample.events(2), to: stream, expecting: .any)
+                let (live, liveContinuation) = AsyncStream.makeStream(of: Void.self)
+                let consumer = Task { () -> String in
+                    var iterator = store.subscribe(to: .stream(stream), from: .beginning).makeAsyncIterator()
+                    _ = try await Sample.take(2, from: &iterator)
+                    liveContinuation.yield()
+                    do {
+                        let next = try await iterator.next()
+                        return next == nil ? "the subscription ended quietly" : "an event came after the tombstone"
+                    } catch let error as EventStoreError {
+                        return error.code.rawValue
+                    }
+                }
+                var signals = live.makeAsyncIterator()
+                _ = await signals.next()
+                try await store.tombstone(stream, expecting: .any)
+                // No other append follows: the store itself must wake the subscriber.
+                let heard = try await withThrowingTaskGroup(of: String?.self) { group in
+                    group.addTask { try await consumer.value }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(5))
+                        consumer.cancel()  // Awaiting its value does not end it; cancelling does.
+                        return nil
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? nil
+                }
+                consumer.cancel()
+                try await require(
+                    heard == EventStoreError.Code.streamDeleted.rawValue,
+                    "the subscriber of a tombstoned stream heard \(heard ?? "nothing within 5 s")")
+            },
             ConformanceCheck(law: 7, "a start that does not fit the target is rejected") { store in
                 _ = try await store.append(Sample.events(1), to: try Sample.stream("mismatch"), expecting: .any)
                 try await requireError(.invalidArgument, "a $all subscription after a revision") {
