@@ -50,7 +50,10 @@ public struct AnnalsServer: Sendable {
             await api.respond(to: request)
         }
         let http = HTTPServerBuilder.http1(
-            configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1)))))
+            configuration: .init(
+                // A fresh one per connection: it tracks whether that connection has a request in flight.
+                additionalChannelHandlers: [ParseErrorResponder()],
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1)))))
         let server: HTTPServerBuilder
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             do {

@@ -105,6 +105,27 @@ struct AuditTests {
         }
     }
 
+    @Test(
+        "a malformed request line or an over-large header block is 400 with the JSON error body, then closed",
+        .timeLimit(.minutes(1)))
+    func malformedHead() async throws {
+        try await TestServer.with { server in
+            let port = server.port
+            let huge = String(repeating: "a", count: 200_000)
+            for (label, request) in [
+                ("a raw space in the target", "GET /he alth HTTP/1.1\r\nHost: x\r\n\r\n"),
+                ("a header block of 200 kB", "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: \(huge)\r\n\r\n"),
+                ("not HTTP at all", "\u{16}\u{03}\u{01}\u{02}\u{00}\u{01}\r\n\r\n"),
+            ] {
+                let answer = try await offThread { try Self.exchange(port: port, Array(request.utf8)) }
+                #expect(answer.hasPrefix("HTTP/1.1 400"), "\(label): \(answer.prefix(300))")
+                #expect(answer.contains(#""code":"invalid-argument""#), "\(label): \(answer.prefix(300))")
+                #expect(answer.lowercased().contains("connection: close"), "\(label): \(answer.prefix(300))")
+            }
+            #expect(try await server.request(.GET, "/health").status == 200)
+        }
+    }
+
     @Test("a store's own failure text stays in the log; the client gets the code and a stable message")
     func storeTextStaysInTheLog() async throws {
         let store = FailingStore(
