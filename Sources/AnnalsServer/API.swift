@@ -98,9 +98,11 @@ final class API: Sendable {
         guard request.head.authority != nil else {
             throw EventStoreError(.invalidArgument, "The request has no Host header; HTTP/1.1 requires one.")
         }
-        // The admin page ignores its query, whatever it holds (a repeated or badly escaped parameter too).
+        // The admin page and its files ignore their query, whatever it holds (a repeated or badly escaped
+        // parameter too).
         let path = request.uri.path
-        let target = try RequestTarget(path: path, query: path == "/" ? nil : request.uri.query)
+        let ignoresQuery = RouteTable.all.contains { $0.query == .ignored && $0.path == path }
+        let target = try RequestTarget(path: path, query: ignoresQuery ? nil : request.uri.query)
         let method = request.method
         let segments = target.segments
 
@@ -120,6 +122,11 @@ final class API: Sendable {
             route = "/"
             try methodAllowed()
             return AdminPage.response()
+        case "admin":
+            guard segments.count == 2, segments[1] == "console.js" || segments[1] == "console.css" else { break }
+            route = "/admin/" + segments[1]
+            try methodAllowed()
+            return segments[1] == "console.js" ? AdminPage.scriptResponse() : AdminPage.styleResponse()
         case "health":
             guard segments.count == 1 else { break }
             route = "/health"

@@ -3,16 +3,32 @@ import Hummingbird
 import NIOCore
 
 /// The admin page at `/`: plain HTML and JavaScript, no build chain. It asks for an admin token (kept in
-/// the tab's sessionStorage; `#token=…` in the URL fills it in), then shows statistics, the streams, a
-/// stream's events and a live tail of `$all`.
+/// the tab's sessionStorage; `#token=…` in the URL fills it in and is then cleared from the address
+/// bar), then shows statistics, the streams, a stream's events and a live tail of `$all`. Its script
+/// and style are served as files (`/admin/console.js`, `/admin/console.css`), so the Content Security
+/// Policy allows nothing inline.
 enum AdminPage {
-    static func response() -> Response {
+    /// What the page may load and do: its own script, style and API, nothing inline, never framed.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+    static func response() -> Response { file(html, contentType: "text/html; charset=utf-8") }
+
+    /// `GET /admin/console.js`.
+    static func scriptResponse() -> Response { file(script, contentType: "text/javascript; charset=utf-8") }
+
+    /// `GET /admin/console.css`.
+    static func styleResponse() -> Response { file(style, contentType: "text/css; charset=utf-8") }
+
+    private static func file(_ text: String, contentType: String) -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.contentType] = contentType
         headers[.cacheControl] = "no-store"
-        headers[HTTPField.Name("Content-Security-Policy")!] =
-            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
+        headers[HTTPField.Name("Content-Security-Policy")!] = contentSecurityPolicy
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     static let html = #"""
@@ -21,20 +37,7 @@ enum AdminPage {
         <head>
         <meta charset="utf-8">
         <title>Annals</title>
-        <style>
-          body { font: 14px system-ui, sans-serif; margin: 0; color: #222; }
-          header { background: #23395d; color: #fff; padding: 8px 16px; display: flex; gap: 12px; align-items: center; }
-          header h1 { font-size: 18px; margin: 0 12px 0 0; }
-          main { display: grid; grid-template-columns: 320px 1fr; gap: 16px; padding: 16px; }
-          section { border: 1px solid #ccd; border-radius: 6px; padding: 8px 12px; overflow: auto; }
-          h2 { font-size: 15px; margin: 4px 0 8px; }
-          table { border-collapse: collapse; width: 100%; }
-          td, th { text-align: left; padding: 2px 6px; border-bottom: 1px solid #eee; }
-          tr.stream { cursor: pointer; } tr.stream:hover { background: #eef; }
-          pre { background: #f6f8fa; padding: 6px; margin: 4px 0; white-space: pre-wrap; word-break: break-all; }
-          #error { color: #b00; }
-          .muted { color: #777; }
-        </style>
+        <link rel="stylesheet" href="admin/console.css">
         </head>
         <body>
         <header>
@@ -56,10 +59,32 @@ enum AdminPage {
             <section><h2>Live tail of $all</h2><div id="tail"></div></section>
           </div>
         </main>
-        <script>
+        <script src="admin/console.js"></script>
+        </body>
+        </html>
+        """#
+
+    static let style = #"""
+          body { font: 14px system-ui, sans-serif; margin: 0; color: #222; }
+          header { background: #23395d; color: #fff; padding: 8px 16px; display: flex; gap: 12px; align-items: center; }
+          header h1 { font-size: 18px; margin: 0 12px 0 0; }
+          main { display: grid; grid-template-columns: 320px 1fr; gap: 16px; padding: 16px; }
+          section { border: 1px solid #ccd; border-radius: 6px; padding: 8px 12px; overflow: auto; }
+          h2 { font-size: 15px; margin: 4px 0 8px; }
+          table { border-collapse: collapse; width: 100%; }
+          td, th { text-align: left; padding: 2px 6px; border-bottom: 1px solid #eee; }
+          tr.stream { cursor: pointer; } tr.stream:hover { background: #eef; }
+          pre { background: #f6f8fa; padding: 6px; margin: 4px 0; white-space: pre-wrap; word-break: break-all; }
+          #error { color: #b00; }
+          .muted { color: #777; }
+        """#
+
+    static let script = #"""
         "use strict";
         const $ = (id) => document.getElementById(id);
         let token = sessionStorage.getItem("annals-token") || new URLSearchParams(location.hash.slice(1)).get("token") || "";
+        // The token came in the fragment: keep it out of the address bar and the history.
+        if (location.hash) history.replaceState(null, "", location.pathname + location.search);
         let source = null;
         $("token").value = token;
 
@@ -151,8 +176,5 @@ enum AdminPage {
         }
         $("connect").addEventListener("click", connect);
         if (token) connect();
-        </script>
-        </body>
-        </html>
         """#
 }

@@ -11,7 +11,7 @@ import HTTPTypes
 public struct RouteSpec: Sendable, Hashable, CustomStringConvertible {
     /// The route's name: its `operationId` in `docs/openapi.yaml`.
     public enum ID: String, Sendable, CaseIterable {
-        case adminPage, health, getMetrics, getHead, getStats
+        case adminPage, adminScript, adminStyle, health, getMetrics, getHead, getStats
         case listStreams, appendToStream, readStream, deleteStream, getStreamInfo, setStreamMetadata
         case readCategory, readAll
         case subscribeAll, subscribeStream, subscribeCategory
@@ -76,6 +76,10 @@ public enum RouteTable {
     /// Every route, in the order of `docs/openapi.yaml`.
     public static let all: [RouteSpec] = [
         RouteSpec(id: .adminPage, method: .get, path: "/", access: .public, scope: .none, query: .ignored),
+        RouteSpec(
+            id: .adminScript, method: .get, path: "/admin/console.js", access: .public, scope: .none, query: .ignored),
+        RouteSpec(
+            id: .adminStyle, method: .get, path: "/admin/console.css", access: .public, scope: .none, query: .ignored),
         RouteSpec(id: .health, method: .get, path: "/health", access: .public, scope: .none, query: .allowed([])),
         RouteSpec(
             id: .getHead, method: .get, path: "/head", access: .atLeast(.reader), scope: .none, query: .allowed([])),

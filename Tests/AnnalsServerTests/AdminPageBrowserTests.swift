@@ -22,6 +22,8 @@ struct AdminPageBrowserTests {
             let session = try await browser.open("\(server.url)/#token=\(server.admin)")
             // The page lists the stream that exists before it loads.
             try await browser.waitFor(session, "document.querySelector('#streams').innerText", toContain: "order-7")
+            // The token is read from the fragment, then the fragment leaves the address bar and the history.
+            try await browser.waitFor(session, "location.hash === '' ? 'cleared' : location.hash", toContain: "cleared")
             // And once its EventSource is live, an append shows in the tail.
             try await browser.waitFor(session, "document.querySelector('#tail').dataset.live || ''", toContain: "true")
             _ = try await server.request(

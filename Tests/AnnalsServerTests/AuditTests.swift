@@ -126,6 +126,26 @@ struct AuditTests {
         }
     }
 
+    @Test("the admin page allows nothing inline, may not be framed, and serves its script and style as files")
+    func adminPagePolicy() async throws {
+        try await TestServer.with { server in
+            let page = try await server.request(.GET, "/")
+            #expect(page.status == 200)
+            let policy = page.headers.first(name: "Content-Security-Policy") ?? ""
+            #expect(!policy.contains("unsafe-inline"), "\(policy)")
+            #expect(policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"), "\(policy)")
+            #expect(page.headers.first(name: "X-Frame-Options") == "DENY")
+            #expect(!page.body.contains("<style>") && !page.body.contains("<script>"), "no inline style or script")
+            #expect(page.body.contains(#"<script src="admin/console.js"></script>"#))
+            let script = try await server.request(.GET, "/admin/console.js?v=2")
+            #expect(script.status == 200 && script.body.contains("history.replaceState"), "\(script.status)")
+            #expect(script.headers.first(name: "Content-Type")?.hasPrefix("text/javascript") == true)
+            let style = try await server.request(.GET, "/admin/console.css")
+            #expect(style.status == 200 && style.body.contains("font:"), "\(style.status)")
+            #expect(try await server.request(.POST, "/admin/console.js").status == 405)
+        }
+    }
+
     @Test("a store's own failure text stays in the log; the client gets the code and a stable message")
     func storeTextStaysInTheLog() async throws {
         let store = FailingStore(

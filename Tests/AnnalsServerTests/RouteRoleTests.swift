@@ -32,6 +32,8 @@ struct RouteRoleTests {
 
     static let routes: [Route] = [
         Route(method: .GET, path: "/", need: .none, inScope: true, success: 200),
+        Route(method: .GET, path: "/admin/console.js", need: .none, inScope: true, success: 200),
+        Route(method: .GET, path: "/admin/console.css", need: .none, inScope: true, success: 200),
         Route(method: .GET, path: "/health", need: .none, inScope: true, success: 200),
         Route(method: .GET, path: "/metrics", need: .admin, inScope: false, success: 200),
         Route(method: .GET, path: "/stats", need: .admin, inScope: false, success: 200),
