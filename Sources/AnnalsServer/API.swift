@@ -27,7 +27,8 @@ final class API: Sendable {
     let shutdown = ShutdownSignal()
     let bodyDeadlines = BodyDeadlines()
     let logger: Logger
-    private let subscriptionsByToken = Mutex<[String: Int]>([:])
+    private let subscriptionsByToken = TokenSlots()
+    private let streamingReadsByToken = TokenSlots()
 
     init(store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger) {
         self.store = store
@@ -178,8 +179,8 @@ final class API: Sendable {
                     try await authorize(request, target, .writer, stream: stream)
                     return try await delete(request, target, stream)
                 default:
-                    try await authorize(request, target, .reader, stream: stream)
-                    return try await readStream(request, target, stream)
+                    let principal = try await authorize(request, target, .reader, stream: stream)
+                    return try await readStream(request, target, stream, principal)
                 }
             }
             if segments.count == 3, segments[2] == "metadata" {
@@ -204,8 +205,8 @@ final class API: Sendable {
             guard segments.count == 1 else { break }
             route = "/all"
             try methodAllowed()
-            try await authorize(request, target, .admin)
-            return try await readAll(request, target)
+            let principal = try await authorize(request, target, .admin)
+            return try await readAll(request, target, principal)
         case "subscribe":
             route = segments.count == 2 && segments[1] == "all" ? "/subscribe/all" : "unknown"
             try methodAllowed()
@@ -353,8 +354,9 @@ final class API: Sendable {
         return Response(status: .noContent)
     }
 
-    private func readStream(_ request: Request, _ target: RequestTarget, _ stream: StreamName) async throws -> Response
-    {
+    private func readStream(
+        _ request: Request, _ target: RequestTarget, _ stream: StreamName, _ principal: TokenRecord
+    ) async throws -> Response {
         try target.allowOnly(["from", "limit", "direction"])
         let from = try target.integer("from").map { StreamRevision($0) }
         let direction = try target.direction()
@@ -364,7 +366,8 @@ final class API: Sendable {
         if Self.wantsNDJSON(request) {
             let limit = try target.limit(default: .max, maximum: nil)
             _ = try await store.read(stream, from: from, direction: direction, limit: 0)
-            return ndjson(from: from, limit: limit, following: following) { [store] next, want in
+            return try ndjson(from: from, limit: limit, principal: principal, following: following) {
+                [store] next, want in
                 try await store.read(stream, from: next, direction: direction, limit: want)
             }
         }
@@ -374,9 +377,11 @@ final class API: Sendable {
         return Self.json(Self.page(events, next: next))
     }
 
-    private func readAll(_ request: Request, _ target: RequestTarget) async throws -> Response {
+    private func readAll(_ request: Request, _ target: RequestTarget, _ principal: TokenRecord) async throws
+        -> Response
+    {
         try target.allowOnly(["from", "limit", "direction", "type", "category", "streamPrefix"])
-        return try await readLog(request, target, filter: try target.filter())
+        return try await readLog(request, target, filter: try target.filter(), principal: principal)
     }
 
     private func readCategory(_ request: Request, _ target: RequestTarget, _ category: String, _ principal: TokenRecord)
@@ -387,11 +392,13 @@ final class API: Sendable {
         var filter = try target.filter()
         filter.category = category
         if !limit.isEmpty { filter.streamPrefix = limit }
-        return try await readLog(request, target, filter: filter)
+        return try await readLog(request, target, filter: filter, principal: principal)
     }
 
     /// A read of `$all` (or a category, as a filter), as a JSON page or NDJSON.
-    private func readLog(_ request: Request, _ target: RequestTarget, filter: EventFilter) async throws -> Response {
+    private func readLog(_ request: Request, _ target: RequestTarget, filter: EventFilter, principal: TokenRecord)
+        async throws -> Response
+    {
         let from = try target.integer("from").map { Position($0) }
         let direction = try target.direction()
         let following: @Sendable (RecordedEvent) -> Position? = {
@@ -399,7 +406,8 @@ final class API: Sendable {
         }
         if Self.wantsNDJSON(request) {
             let limit = try target.limit(default: .max, maximum: nil)
-            return ndjson(from: from, limit: limit, following: following) { [store] next, want in
+            return try ndjson(from: from, limit: limit, principal: principal, following: following) {
+                [store] next, want in
                 try await store.readAll(from: next, direction: direction, filter: filter, limit: want)
             }
         }
@@ -538,12 +546,7 @@ final class API: Sendable {
         if case .stream(let stream) = subscription, try await store.streamInfo(stream)?.isTombstoned == true {
             throw EventStoreError.streamDeleted(stream)
         }
-        let admitted = subscriptionsByToken.withLock { counts in
-            guard counts[principal.id, default: 0] < configuration.subscriptionsPerToken else { return false }
-            counts[principal.id, default: 0] += 1
-            return true
-        }
-        guard admitted else {
+        guard subscriptionsByToken.acquire(principal.id, limit: configuration.subscriptionsPerToken) else {
             throw EventStoreError(
                 .tooManySubscriptions,
                 "The token holds \(configuration.subscriptionsPerToken) live subscriptions, the most allowed.")
@@ -557,10 +560,7 @@ final class API: Sendable {
         // Released when the body ends, or when it is dropped without running (a client gone early).
         let slot = SubscriptionSlot { [self] in
             metrics.subscriptionEnded()
-            subscriptionsByToken.withLock { counts in
-                counts[principal.id, default: 1] -= 1
-                if counts[principal.id] == 0 { counts[principal.id] = nil }
-            }
+            subscriptionsByToken.release(principal.id)
         }
         let body = ResponseBody { [self] writer in
             defer { slot.release() }
@@ -689,36 +689,36 @@ final class API: Sendable {
         return writer.bytes
     }
 
-    /// A streamed NDJSON answer: one event per line, written page by page as the client reads.
-    /// Up to `limit` events as NDJSON, read a page of at most 512 at a time from `start` by `read(cursor,
-    /// count)`; the cursor after a page is `following` its last event (nil: the end was reached).
+    /// A streamed NDJSON answer: one event per line, written as the client reads.
+    ///
+    /// Up to `limit` events, read from `start` by `read(cursor, count)` a page at a time; the cursor after
+    /// a page is `following` its last event (nil: the end was reached). A page holds about
+    /// ``ServerConfiguration/streamingReadBufferBytes`` of events (``NDJSONPaging``), and each event is
+    /// written on its own, so a client that stops reading holds the server to that much (or one event).
+    /// The token holds one of its ``ServerConfiguration/streamingReadsPerToken`` slots until the body ends.
     private func ndjson<Cursor: Sendable>(
         from start: Cursor?,
         limit: Int,
+        principal: TokenRecord,
         following: @escaping @Sendable (RecordedEvent) -> Cursor?,
         read: @escaping @Sendable (_ cursor: Cursor?, _ count: Int) async throws -> [RecordedEvent]
-    ) -> Response {
+    ) throws(EventStoreError) -> Response {
+        guard streamingReadsByToken.acquire(principal.id, limit: configuration.streamingReadsPerToken) else {
+            throw EventStoreError(
+                .tooManyStreamingReads,
+                "The token holds \(configuration.streamingReadsPerToken) streaming reads open, the most allowed.")
+        }
+        let slot = SubscriptionSlot { [streamingReadsByToken] in streamingReadsByToken.release(principal.id) }
+        let budget = configuration.streamingReadBufferBytes
         var headers = HTTPFields()
         headers[.contentType] = "application/x-ndjson"
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
+                defer { slot.release() }
                 var sink = writer
-                var next = start
-                var remaining = limit
-                while remaining > 0 {
-                    let want = min(remaining, 512)
-                    let page = try await read(next, want)
-                    var bytes: [UInt8] = []
-                    for event in page {
-                        bytes.append(contentsOf: WireFormat.encode(event))
-                        bytes.append(0x0A)
-                    }
-                    try await sink.write(ByteBuffer(bytes: bytes))
-                    remaining -= page.count
-                    guard page.count == want, let last = page.last, let cursor = following(last) else { break }
-                    next = cursor
-                }
+                try await NDJSONPaging.stream(
+                    from: start, limit: limit, budget: budget, following: following, read: read, into: &sink)
                 try await sink.finish(nil)
             })
     }

@@ -17,6 +17,12 @@ public struct ServerConfiguration: Sendable {
     public var defaultPageSize: Int
     /// Live subscriptions one token may hold at once (429 beyond it).
     public var subscriptionsPerToken: Int
+    /// Streaming (NDJSON) reads one token may hold open at once (429 beyond it).
+    public var streamingReadsPerToken: Int
+    /// About how many bytes of events a streaming read holds at a time: its pages shrink as its events
+    /// grow, down to one event per page, so a reader that stops reading holds at most this much
+    /// (or one event, when a single event is larger).
+    public var streamingReadBufferBytes: Int
     /// How often an idle subscription sends an SSE comment so proxies keep it open.
     public var keepAliveInterval: Duration
     /// How long a connection may sit without a complete request head: idle between requests, or
@@ -37,6 +43,8 @@ public struct ServerConfiguration: Sendable {
         maximumPageSize: Int = 4_096,
         defaultPageSize: Int = 100,
         subscriptionsPerToken: Int = 32,
+        streamingReadsPerToken: Int = 8,
+        streamingReadBufferBytes: Int = 1 << 20,
         keepAliveInterval: Duration = .seconds(15),
         idleTimeout: Duration = .seconds(30),
         bodyTimeout: Duration = .seconds(30)
@@ -50,6 +58,8 @@ public struct ServerConfiguration: Sendable {
         self.maximumPageSize = maximumPageSize
         self.defaultPageSize = defaultPageSize
         self.subscriptionsPerToken = subscriptionsPerToken
+        self.streamingReadsPerToken = streamingReadsPerToken
+        self.streamingReadBufferBytes = streamingReadBufferBytes
         self.keepAliveInterval = keepAliveInterval
         self.idleTimeout = idleTimeout
         self.bodyTimeout = bodyTimeout

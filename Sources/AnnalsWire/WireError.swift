@@ -13,6 +13,8 @@ extension EventStoreError.Code {
     public static let unsupportedMediaType = EventStoreError.Code("unsupported-media-type")
     /// The token holds as many live subscriptions as it may.
     public static let tooManySubscriptions = EventStoreError.Code("too-many-subscriptions")
+    /// The token holds as many streaming (NDJSON) reads as it may.
+    public static let tooManyStreamingReads = EventStoreError.Code("too-many-streaming-reads")
     /// The request's body did not arrive within the server's body timeout.
     public static let requestTimeout = EventStoreError.Code("request-timeout")
 }
@@ -38,6 +40,7 @@ public enum WireError {
         .limitExceeded: 413,
         .unsupportedMediaType: 415,
         .tooManySubscriptions: 429,
+        .tooManyStreamingReads: 429,
         .corruptedStorage: 500,
         .storeClosed: 503,
         .storeFailed: 503,
