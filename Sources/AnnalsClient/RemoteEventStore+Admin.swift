@@ -26,16 +26,8 @@ extension RemoteEventStore {
     /// - Throws: `invalid-argument` for a bad name or scopes, or an admin token with scopes; `forbidden`
     ///   without the admin role; the server's other errors as ``Annals/EventStoreError``.
     public func createToken(name: String, role: Role, scopes: [String] = []) async throws -> CreatedToken {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.member("name", name)
-        writer.member("role", role.rawValue)
-        writer.key("scopes")
-        writer.beginArray()
-        for scope in scopes { writer.string(scope) }
-        writer.endArray()
-        writer.endObject()
-        let answer = try await send(.POST, "/tokens", body: writer.bytes, retry: false)
+        let body = TokenRequest(name: name, role: role, scopes: scopes).encoded()
+        let answer = try await send(.POST, "/tokens", body: body, retry: false)
         return try CreatedToken(decoding: answer)
     }
 

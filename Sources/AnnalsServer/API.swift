@@ -479,32 +479,7 @@ final class API: Sendable {
     private func createToken(_ request: Request) async throws -> Response {
         try Self.requireJSON(request)
         let body = try await collect(request)
-        let node = try JSONNode.parse(body, maxDepth: 8)
-        if case .object(let members) = node.kind,
-            let unknown = members.first(where: { !["name", "role", "scopes"].contains($0.key) })
-        {
-            throw EventStoreError(
-                .invalidArgument, "Unknown field '\(unknown.key)'; a token has name, role and scopes.")
-        }
-        guard let name = node["name"]?.stringValue else {
-            throw EventStoreError(.invalidArgument, "'name' (a string) is required.")
-        }
-        guard let role = node["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
-            throw EventStoreError(.invalidArgument, "'role' must be reader, writer or admin.")
-        }
-        var scopes: [String] = []
-        if let list = node["scopes"] {
-            guard case .array(let items) = list.kind else {
-                throw EventStoreError(.invalidArgument, "'scopes' must be an array of stream-name prefixes.")
-            }
-            for item in items {
-                guard let scope = item.stringValue else {
-                    throw EventStoreError(.invalidArgument, "'scopes' must be an array of stream-name prefixes.")
-                }
-                scopes.append(scope)
-            }
-        }
-        let created = try await tokens.registry.create(name: name, role: role, scopes: scopes)
+        let created = try await tokens.registry.create(try TokenRequest(decoding: body))
         tokens.invalidate()
         return Self.json(created.encoded(), status: .created)
     }

@@ -79,6 +79,14 @@ public struct JSONWriter: Sendable {
         bool(value)
     }
 
+    /// `"name": ["a", "b", …]`.
+    public mutating func member(_ name: String, strings values: [String]) {
+        key(name)
+        beginArray()
+        for value in values { string(value) }
+        endArray()
+    }
+
     private mutating func separate() {
         guard let last = needsComma.last else { return }
         if last { bytes.append(UInt8(ascii: ",")) }

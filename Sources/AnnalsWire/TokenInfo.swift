@@ -46,10 +46,7 @@ extension TokenInfo {
         writer.member("id", id)
         writer.member("name", name)
         writer.member("role", role.rawValue)
-        writer.key("scopes")
-        writer.beginArray()
-        for scope in scopes { writer.string(scope) }
-        writer.endArray()
+        writer.member("scopes", strings: scopes)
         writer.member("createdAt", WireFormat.timestamp(createdAt))
         writer.endObject()
     }

@@ -84,7 +84,69 @@ public protocol TokenRegistry: Sendable {
     func revoke(id: String) async throws -> Bool
 }
 
+/// The body of `POST /tokens`: what the client writes and the server reads.
+public struct TokenRequest: Sendable, Hashable {
+    public var name: String
+    public var role: Role
+    /// Stream-name prefixes; empty for every (non-system) stream. An admin token takes none.
+    public var scopes: [String]
+
+    public init(name: String, role: Role, scopes: [String] = []) {
+        self.name = name
+        self.role = role
+        self.scopes = scopes
+    }
+
+    /// `{"name": …, "role": …, "scopes": […]}`.
+    public func encoded() -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.member("name", name)
+        writer.member("role", role.rawValue)
+        writer.member("scopes", strings: scopes)
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// Reads a request body; every refusal is `invalid-argument` (`invalid-json` for bytes that are not
+    /// JSON). The values' rules (name length, scope count) are checked when the token is created.
+    public init(decoding body: [UInt8]) throws(EventStoreError) {
+        let node = try JSONNode.parse(body, maxDepth: 8)
+        guard case .object(let members) = node.kind else {
+            throw EventStoreError(.invalidArgument, "A token request is a JSON object with name, role and scopes.")
+        }
+        if let unknown = members.first(where: { !["name", "role", "scopes"].contains($0.key) }) {
+            throw EventStoreError(
+                .invalidArgument, "Unknown field '\(unknown.key)'; a token has name, role and scopes.")
+        }
+        guard let name = node["name"]?.stringValue else {
+            throw EventStoreError(.invalidArgument, "'name' (a string) is required.")
+        }
+        guard let role = node["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
+            throw EventStoreError(.invalidArgument, "'role' must be reader, writer or admin.")
+        }
+        var scopes: [String] = []
+        if let list = node["scopes"] {
+            guard case .array(let items) = list.kind else {
+                throw EventStoreError(.invalidArgument, "'scopes' must be an array of stream-name prefixes.")
+            }
+            for item in items {
+                guard let scope = item.stringValue else {
+                    throw EventStoreError(.invalidArgument, "'scopes' must be an array of stream-name prefixes.")
+                }
+                scopes.append(scope)
+            }
+        }
+        self.init(name: name, role: role, scopes: scopes)
+    }
+}
+
 extension TokenRegistry {
+    /// Creates the token a request asks for (see ``create(name:role:scopes:)``).
+    public func create(_ request: TokenRequest) async throws -> CreatedToken {
+        try await create(name: request.name, role: request.role, scopes: request.scopes)
+    }
+
     /// Creates a token with a fresh secret and stores its hash.
     public func create(name: String, role: Role, scopes: [String]) async throws -> CreatedToken {
         guard !name.isEmpty, name.utf8.count <= 128, !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {

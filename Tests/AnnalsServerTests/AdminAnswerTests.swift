@@ -92,4 +92,22 @@ struct AdminAnswerTests {
         let noList = #expect(throws: EventStoreError.self) { _ = try TokenInfo.decodeList(Array("{}".utf8)) }
         #expect(noList?.code == .unavailable, "\(String(describing: noList))")
     }
+
+    @Test("a token request is written by the client and read by the server as the same value")
+    func tokenRequestRoundTrip() throws {
+        let request = TokenRequest(name: "billing \"ops\"", role: .writer, scopes: ["invoice-", "payment-"])
+        #expect(try TokenRequest(decoding: request.encoded()) == request)
+        #expect(
+            String(decoding: TokenRequest(name: "t", role: .reader).encoded(), as: UTF8.self)
+                == #"{"name":"t","role":"reader","scopes":[]}"#)
+        for (body, mentions) in [
+            (#"[]"#, "JSON object"), (#"{"role":"reader"}"#, "'name'"), (#"{"name":"t","role":"root"}"#, "'role'"),
+            (#"{"name":"t","role":"reader","scopes":"order-"}"#, "'scopes'"),
+            (#"{"name":"t","role":"reader","ttl":5}"#, "Unknown field 'ttl'"),
+        ] {
+            let error = #expect(throws: EventStoreError.self) { try TokenRequest(decoding: Array(body.utf8)) }
+            #expect(error?.code == .invalidArgument, "\(body)")
+            #expect(error?.message.contains(mentions) == true, "\(body): \(String(describing: error))")
+        }
+    }
 }
