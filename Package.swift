@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "AnnalsPostgres", targets: ["AnnalsPostgres"]),
         .library(name: "AnnalsServer", targets: ["AnnalsServer"]),
         .library(name: "AnnalsClient", targets: ["AnnalsClient"]),
+        .library(name: "AnnalsWire", targets: ["AnnalsWire"]),
         .executable(name: "annals", targets: ["AnnalsCLI"]),
         .executable(name: "orders-example", targets: ["OrdersExample"]),
         .executable(name: "bank-example", targets: ["BankExample"]),

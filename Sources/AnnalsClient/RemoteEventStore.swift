@@ -37,6 +37,8 @@ public final class RemoteEventStore: EventStore {
         /// server-sent event line ends the subscription with `limit-exceeded`).
         public var maximumResponseBytes: Int
 
+        /// A configuration: by default 4 attempts, 30 seconds a request and answers up to 1 GiB. An
+        /// `attempts` below 1 counts as 1.
         public init(attempts: Int = 4, timeout: Duration = .seconds(30), maximumResponseBytes: Int = 1 << 30) {
             self.attempts = max(1, attempts)
             self.timeout = timeout
@@ -44,9 +46,11 @@ public final class RemoteEventStore: EventStore {
         }
     }
 
+    /// The server's URL as given to the initialiser, without a trailing `/`.
     public let baseURL: String
     let token: String?
     let client: HTTPClient
+    /// How the store talks to the server.
     public let configuration: Configuration
     /// The highest head this client has seen (from appends and reads): where a subscription from
     /// `.end` starts, so events appended after `subscribe` returns are never missed.
@@ -76,6 +80,10 @@ public final class RemoteEventStore: EventStore {
 
     // MARK: EventStore
 
+    /// Appends with `POST /streams/{stream}`, the expected revision in an `Expected-Revision` header.
+    /// A failure in transit, or a `503`, is retried: a retry of an append the server committed returns
+    /// the original result (law 6). When every attempt fails in transit it throws `unavailable`, and the
+    /// append may or may not have landed: retry it with the same event ids.
     @discardableResult
     public func append(
         _ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision
@@ -89,6 +97,9 @@ public final class RemoteEventStore: EventStore {
         return result
     }
 
+    /// Reads a stream with one `GET /streams/{stream}` as NDJSON, whatever the `limit` (`Int.max` reads to
+    /// the end; the answer is held whole, up to ``Configuration/maximumResponseBytes``), retried like an
+    /// append. A `from` past 2⁶³−1 reads nothing forwards, and from the end backwards.
     public func read(
         _ stream: StreamName, from revision: StreamRevision?, direction: ReadDirection, limit: Int
     ) async throws -> [RecordedEvent] {
@@ -108,6 +119,9 @@ public final class RemoteEventStore: EventStore {
         return try await readLines("/streams/\(Self.encode(stream.rawValue))", query)
     }
 
+    /// Reads with `GET /categories/{category}` when the filter names a category and no stream prefix (a
+    /// route open to scoped readers), else with `GET /all` (admin role). As NDJSON, retried like
+    /// ``read(_:from:direction:limit:)``.
     public func readAll(
         from position: Position?, direction: ReadDirection, filter: EventFilter, limit: Int
     ) async throws -> [RecordedEvent] {
@@ -135,6 +149,8 @@ public final class RemoteEventStore: EventStore {
         return events
     }
 
+    /// A stream's information from `GET /streams/{stream}/metadata`; `nil` when the server answers
+    /// `not-found`.
     public func streamInfo(_ stream: StreamName) async throws -> StreamInfo? {
         do {
             let answer = try await send(.GET, "/streams/\(Self.encode(stream.rawValue))/metadata", retry: true)
@@ -144,6 +160,8 @@ public final class RemoteEventStore: EventStore {
         }
     }
 
+    /// Lists streams with `GET /streams`, up to 1,000 a request, until `limit` are read or the list ends.
+    /// A scoped token lists only the streams in its scopes.
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
         var streams: [StreamInfo] = []
@@ -164,6 +182,7 @@ public final class RemoteEventStore: EventStore {
         return streams
     }
 
+    /// The head of `$all` from `GET /head`: the position the next event will get.
     public func headPosition() async throws -> Position {
         let answer = try await send(.GET, "/head", retry: true)
         let head = try WireFormat.unsigned(try JSONNode.parse(answer)["headPosition"], in: answer, name: "headPosition")
@@ -171,24 +190,32 @@ public final class RemoteEventStore: EventStore {
         return Position(head)
     }
 
+    /// Replaces a stream's metadata with `PUT /streams/{stream}/metadata` (admin role); sent once, not
+    /// retried.
     public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
         _ = try await send(
             .PUT, "/streams/\(Self.encode(stream.rawValue))/metadata", body: WireFormat.encodeMetadata(metadata),
             retry: false)
     }
 
+    /// Soft-deletes a stream with `DELETE /streams/{stream}`, the expected revision in an
+    /// `Expected-Revision` header; sent once, not retried.
     public func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         _ = try await send(
             .DELETE, "/streams/\(Self.encode(stream.rawValue))", headers: ["Expected-Revision": expected.description],
             retry: false)
     }
 
+    /// Deletes a stream for good with `DELETE /streams/{stream}?tombstone=true`; sent once, not retried.
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         _ = try await send(
             .DELETE, "/streams/\(Self.encode(stream.rawValue))", query: ["tombstone": "true"],
             headers: ["Expected-Revision": expected.description], retry: false)
     }
 
+    /// Subscribes over server-sent events (`GET /subscribe/…`), connecting when iteration starts and
+    /// reconnecting with `Last-Event-ID` after a dropped connection. A start of the wrong kind for the
+    /// target (a position for a stream, a revision otherwise) ends it with `invalid-argument`.
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
         var query: [String: String] = [:]
         var mismatch: EventStoreError?

@@ -15,6 +15,16 @@ import Synchronization
 public struct AnnalsServer: Sendable {
     let api: API
 
+    /// A server for `store`, checking bearer tokens against `tokens`. Nothing listens until
+    /// ``run(onListening:)``, and the server never closes the store.
+    ///
+    /// - Parameters:
+    ///   - store: any store; the server names none, so the caller composes it (as `annals serve` does).
+    ///   - tokens: where tokens are kept and looked up (re-read at most once a second).
+    ///   - configuration: where to listen and what to accept.
+    ///   - logger: routine events go to it at `debug`, failures at `warning` and above.
+    /// - Throws: `invalid-argument` when only one of the TLS certificate and key is given, or the port is
+    ///   not 0–65535.
     public init(
         store: any EventStore,
         tokens: any TokenRegistry,
@@ -147,8 +157,11 @@ private struct BodyDeadlineSweeper: Service {
 public final class CommitObserverRelay: Sendable {
     private let target = Mutex<ObserverBox<CommitReport>?>(nil)
 
+    /// A relay with no target yet: reports that arrive before ``connect(_:)`` are dropped.
     public init() {}
 
+    /// The observer to give the store: forwards each report to the target connected last, or drops it
+    /// while there is none.
     public var observer: CommitObserver {
         { [self] report in forward(report) }
     }
@@ -157,6 +170,8 @@ public final class CommitObserverRelay: Sendable {
         target.withLock { $0 }?.call(report)
     }
 
+    /// Sends every later report to `observer`, such as ``AnnalsServer/commitObserver``, in place of any
+    /// target connected before.
     public func connect(_ observer: @escaping CommitObserver) {
         target.withLock { $0 = ObserverBox(call: observer) }
     }

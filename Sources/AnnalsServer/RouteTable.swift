@@ -11,10 +11,21 @@ import HTTPTypes
 public struct RouteSpec: Sendable, Hashable, CustomStringConvertible {
     /// The route's name: its `operationId` in `docs/openapi.yaml`.
     public enum ID: String, Sendable, CaseIterable {
+        /// The admin page and operations: `adminPage` is `GET /`, `adminScript` `GET /admin/console.js`,
+        /// `adminStyle` `GET /admin/console.css`, `health` `GET /health`, `getMetrics` `GET /metrics`,
+        /// `getHead` `GET /head`, `getStats` `GET /stats`.
         case adminPage, adminScript, adminStyle, health, getMetrics, getHead, getStats
+        /// Streams: `listStreams` is `GET /streams`; `appendToStream`, `readStream` and `deleteStream` are
+        /// `POST`, `GET` and `DELETE /streams/{stream}`; `getStreamInfo` and `setStreamMetadata` are `GET`
+        /// and `PUT /streams/{stream}/metadata`.
         case listStreams, appendToStream, readStream, deleteStream, getStreamInfo, setStreamMetadata
+        /// Reads across streams: `readCategory` is `GET /categories/{category}`, `readAll` `GET /all`.
         case readCategory, readAll
+        /// Subscriptions: `subscribeAll` is `GET /subscribe/all`, `subscribeStream`
+        /// `GET /subscribe/streams/{stream}`, `subscribeCategory` `GET /subscribe/categories/{category}`.
         case subscribeAll, subscribeStream, subscribeCategory
+        /// Tokens: `listTokens` is `GET /tokens`, `createToken` `POST /tokens`, `revokeToken`
+        /// `DELETE /tokens/{id}`.
         case listTokens, createToken, revokeToken
     }
 
@@ -48,14 +59,20 @@ public struct RouteSpec: Sendable, Hashable, CustomStringConvertible {
         case allowed(Set<String>)
     }
 
+    /// The route's name, its `operationId`.
     public let id: ID
+    /// The HTTP method it answers.
     public let method: HTTPRequest.Method
     /// The path, with `{name}` for a segment that varies (`/streams/{stream}`).
     public let path: String
+    /// Who may call it: anyone, or a token of at least a role.
     public let access: Access
+    /// What a token's scopes limit, beyond its role.
     public let scope: ScopeRule
+    /// The query parameters it accepts.
     public let query: QueryRule
 
+    /// The method and the path, such as `GET /streams/{stream}`.
     public var description: String { "\(method.rawValue) \(path)" }
 
     /// Whether `segments` (a request path split at `/`, percent-escapes still in) has this route's

@@ -2,10 +2,15 @@ import Annals
 
 /// How `annals serve` listens and what it accepts.
 public struct ServerConfiguration: Sendable {
+    /// The address to listen on: a host name, or an IPv4 or IPv6 address. Without TLS, `annals serve`
+    /// accepts only a loopback one (see ``isLoopback``) unless told `--insecure`.
     public var host: String
+    /// The TCP port, 0 to 65535; 0 lets the system pick a free one, which
+    /// ``AnnalsServer/run(onListening:)`` reports.
     public var port: Int
     /// PEM files for TLS; both or neither.
     public var tlsCertificatePath: String?
+    /// The PEM file of the private key for ``tlsCertificatePath``; both or neither.
     public var tlsKeyPath: String?
     /// The largest request body accepted (413 beyond it).
     public var maximumBodyBytes: Int
@@ -33,6 +38,9 @@ public struct ServerConfiguration: Sendable {
     /// is closed: a body trickled a byte at a time keeps the connection from ever being idle.
     public var bodyTimeout: Duration
 
+    /// A configuration with the defaults of `annals serve`: `127.0.0.1:2113` without TLS, bodies up to
+    /// 16 MiB and 64 levels of JSON, pages of 100 (at most 4,096), 32 subscriptions and 8 streaming reads
+    /// per token, 1 MiB per streaming read, keep-alives every 15 s, idle and body timeouts of 30 s.
     public init(
         host: String = "127.0.0.1",
         port: Int = 2113,

@@ -5,17 +5,28 @@ import Synchronization
 
 /// Tokens in a JSON file (`tokens.json` in the data directory), replaced atomically on every change.
 public final class FileTokenRegistry: TokenRegistry {
+    /// The JSON file the tokens are kept in; `<path>.lock` and `<path>.tmp` are made beside it.
     public let path: String
     private let lock = Mutex(())
 
+    /// A registry in the file at `path`, which need not exist: a missing file holds no tokens, and the
+    /// first ``add(_:)`` creates it (readable by its owner only). Nothing is read until the first call.
     public init(path: String) {
         self.path = path
     }
 
+    /// Every token in the file, in the order they were added; the file is read anew on every call.
+    ///
+    /// - Throws: `corrupted-storage` when the file cannot be read or is not a token list.
     public func all() throws -> [TokenRecord] {
         try lock.withLock { _ in try load() }
     }
 
+    /// Adds `record` and replaces the file atomically (written, synced, renamed) under an exclusive lock
+    /// on `<path>.lock`, so a server and `annals token` changing tokens at once both land.
+    ///
+    /// - Throws: `unavailable` when the file or its lock cannot be written; `corrupted-storage` when the
+    ///   file there cannot be read.
     public func add(_ record: TokenRecord) throws {
         try lock.withLock { _ in
             try acrossProcesses {
@@ -26,6 +37,10 @@ public final class FileTokenRegistry: TokenRegistry {
         }
     }
 
+    /// Removes the token with this id, as ``add(_:)`` changes the file.
+    ///
+    /// - Returns: `false`, leaving the file as it was, when no token has that id.
+    /// - Throws: as ``add(_:)``.
     public func revoke(id: String) throws -> Bool {
         try lock.withLock { _ in
             try acrossProcesses { try revokeLocked(id: id) }

@@ -5,15 +5,25 @@ import Annals
 ///
 /// Strict RFC 8259: one value, no trailing garbage, UTF-8 checked, nesting bounded.
 public struct JSONNode: Sendable {
+    /// What a value is. Strings, Booleans and the members of objects and arrays are parsed; a number
+    /// keeps only its place, so read its text from ``JSONNode/range`` and lose no precision.
     public enum Kind: Sendable {
+        /// An object's members in the order they were written; a repeated key is kept each time it appears
+        /// (``JSONNode/subscript(_:)`` finds the first).
         case object([(key: String, value: JSONNode)])
+        /// An array's elements, in order.
         case array([JSONNode])
+        /// A string, its escapes decoded.
         case string(String)
+        /// A number; its text is the input's bytes at ``JSONNode/range``.
         case number
+        /// `true` or `false`.
         case bool(Bool)
+        /// `null`.
         case null
     }
 
+    /// What the value is, with its parsed content.
     public var kind: Kind
     /// The value's bytes in the parsed input.
     public var range: Range<Int>
@@ -24,11 +34,13 @@ public struct JSONNode: Sendable {
         return members.first { $0.key == key }?.value
     }
 
+    /// The text of a string value, escapes decoded; `nil` for any other kind.
     public var stringValue: String? {
         if case .string(let value) = kind { return value }
         return nil
     }
 
+    /// Whether the value is `null`.
     public var isNull: Bool {
         if case .null = kind { return true }
         return false

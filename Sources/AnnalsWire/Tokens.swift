@@ -10,6 +10,8 @@ public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable 
     /// Everything: `$all`, system streams, metadata writes, tokens, statistics.
     case admin
 
+    /// Whether `lhs` allows less than `rhs`, in the order reader, writer, admin: a route open to a role
+    /// is open to every role that is not less than it.
     public static func < (lhs: Role, rhs: Role) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
@@ -19,14 +21,19 @@ public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable 
 public struct TokenRecord: Sendable, Hashable, Codable {
     /// A short public id (`tok_…`), shown in lists and used to revoke.
     public var id: String
+    /// The name it was created with, to recognise it by.
     public var name: String
+    /// What the token may do.
     public var role: Role
     /// Stream-name prefixes the token is limited to; empty means every (non-system) stream.
     public var scopes: [String]
     /// Lower-case hex SHA-256 of the whole token string.
     public var hash: String
+    /// When it was created, to the millisecond (as the API writes times).
     public var createdAt: Date
 
+    /// A record with the given fields. ``TokenRegistry/create(name:role:scopes:)`` makes one with a fresh
+    /// id and secret, and is how tokens are normally made.
     public init(id: String, name: String, role: Role, scopes: [String], hash: String, createdAt: Date) {
         self.id = id
         self.name = name
@@ -78,7 +85,11 @@ public struct CreatedToken: Sendable, Hashable {
 
 /// Where tokens are kept: a file beside the file store's data, or a table in PostgreSQL.
 public protocol TokenRegistry: Sendable {
+    /// Every token the registry keeps, in its own order (oldest first in the registries Annals ships).
+    /// The server reads this to look tokens up, at most once a second; throws the storage's errors.
     func all() async throws -> [TokenRecord]
+    /// Keeps `record` as it is; the caller has made its id and hash (see ``create(name:role:scopes:)``).
+    /// A registry may refuse a record whose id or hash it holds already; throws the storage's errors.
     func add(_ record: TokenRecord) async throws
     /// Removes a token; false when there was none with that id.
     func revoke(id: String) async throws -> Bool
@@ -86,11 +97,16 @@ public protocol TokenRegistry: Sendable {
 
 /// The body of `POST /tokens`: what the client writes and the server reads.
 public struct TokenRequest: Sendable, Hashable {
+    /// The token's name: 1 to 128 UTF-8 bytes without control characters (checked when it is created,
+    /// not when the request is read).
     public var name: String
+    /// What the token may do.
     public var role: Role
     /// Stream-name prefixes; empty for every (non-system) stream. An admin token takes none.
     public var scopes: [String]
 
+    /// A request for a token named `name` with `role`, limited to the stream-name prefixes `scopes`
+    /// (empty for every non-system stream).
     public init(name: String, role: Role, scopes: [String] = []) {
         self.name = name
         self.role = role

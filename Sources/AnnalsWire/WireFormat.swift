@@ -135,6 +135,9 @@ public enum WireFormat {
 
     // MARK: Recorded events
 
+    /// Writes a recorded event as one JSON object on one line: `id`, `stream`, `revision`, `position`,
+    /// `type`, its content (`contentType`, `data` or `dataBase64`, `metadata` or `metadataBase64`) and
+    /// `recordedAt`. It is a line of an NDJSON read, and the `data` of a subscription's event.
     public static func write(_ event: RecordedEvent, into writer: inout JSONWriter) {
         writer.beginObject()
         writer.member("id", event.id.uuidString.lowercased())
@@ -147,6 +150,7 @@ public enum WireFormat {
         writer.endObject()
     }
 
+    /// A recorded event as JSON, on one line, as `write(_:into:)` writes it.
     public static func encode(_ event: RecordedEvent) -> [UInt8] {
         var writer = JSONWriter()
         write(event, into: &writer)
@@ -189,6 +193,8 @@ public enum WireFormat {
 
     // MARK: Results, streams, errors
 
+    /// The answer to an append: `{"firstRevision": …, "nextExpectedRevision": …, "firstPosition": …,
+    /// "lastPosition": …}`.
     public static func encode(_ result: AppendResult) -> [UInt8] {
         var writer = JSONWriter()
         writer.beginObject()
@@ -200,6 +206,10 @@ public enum WireFormat {
         return writer.bytes
     }
 
+    /// Reads the answer to an append, as `encode(_:)` writes it (the client's side).
+    ///
+    /// - Throws: `invalid-json` when `body` is not JSON; `invalid-argument` when a member is missing or
+    ///   not an integer from 0 to 2⁶³−1.
     public static func decodeAppendResult(_ body: [UInt8]) throws(EventStoreError) -> AppendResult {
         let node = try JSONNode.parse(body)
         return AppendResult(
@@ -210,6 +220,9 @@ public enum WireFormat {
             lastPosition: Position(try unsigned(node["lastPosition"], in: body, name: "lastPosition")))
     }
 
+    /// Writes a stream's information as one JSON object: `stream`, `lastRevision` (`null` when it has no
+    /// events), `eventCount`, `isDeleted`, `isTombstoned` and `metadata`. It is the answer to
+    /// `GET /streams/{stream}/metadata` and an entry of `GET /streams`.
     public static func write(_ info: StreamInfo, into writer: inout JSONWriter) {
         writer.beginObject()
         writer.member("stream", info.stream.rawValue)
@@ -223,6 +236,12 @@ public enum WireFormat {
         writer.endObject()
     }
 
+    /// Reads a stream's information, as `write(_:into:)` writes it, from `node` inside `body` (the
+    /// client's side, and the `streamState` lines of an import). `isDeleted` and `isTombstoned` default to
+    /// `false` and `metadata` to none when absent.
+    ///
+    /// - Throws: `invalid-argument` when `stream` or `eventCount` is missing, a member is malformed, or
+    ///   the metadata breaks its schema (``decodeMetadata(_:)``); `invalid-stream-name` for a bad name.
     public static func decodeStreamInfo(_ node: JSONNode, in body: [UInt8]) throws(EventStoreError) -> StreamInfo {
         guard let name = node["stream"]?.stringValue else {
             throw EventStoreError(.invalidArgument, "A stream entry lacks 'stream'.")
@@ -242,6 +261,8 @@ public enum WireFormat {
             metadata: metadata ?? StreamMetadata())
     }
 
+    /// Stream metadata as a JSON object with sorted keys, holding only the fields that are set (`{}` when
+    /// none is), as ``decodeMetadata(_:)`` reads it.
     public static func encodeMetadata(_ metadata: StreamMetadata) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -395,6 +416,8 @@ public enum WireFormat {
         return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
     }
 
+    /// Reads an ISO 8601 time with or without fractional seconds (`2025-01-15T09:30:12.345Z` or
+    /// `2025-01-15T09:30:12Z`), as ``timestamp(_:)`` writes it; `nil` when `text` is not one.
     public static func parseTimestamp(_ text: String) -> Date? {
         if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
         return try? Date.ISO8601FormatStyle().parse(text)
