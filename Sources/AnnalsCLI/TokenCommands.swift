@@ -125,13 +125,13 @@ extension AnnalsCommand {
                     try await place.withTokens(
                         local: { registry in
                             guard try await registry.revoke(id: id) else {
-                                throw EventStoreError(.notFound, "There is no token with id '\(id)'.")
+                                throw EventStoreError.tokenNotFound(id: id)
                             }
                             print("Revoked \(id).")
                         },
                         remote: { store in
                             guard try await store.revokeToken(id: id) else {
-                                throw EventStoreError(.notFound, "There is no token with id '\(id)'.")
+                                throw EventStoreError.tokenNotFound(id: id)
                             }
                             print("Revoked \(id).")
                         })

@@ -289,17 +289,9 @@ extension PostgresEventStore {
 
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try await remove(stream, expecting: expected, tombstone: true)
-        // Live subscribers of the stream read again and end with stream-deleted: here at once, and in
-        // every other process on the database through the channel (a payload that is not a head).
+        // Live subscribers of the stream read again and end with stream-deleted: here at once; in other
+        // processes on the database through the notification the tombstone's transaction sent.
         notifier.publishChange()
-        do {
-            try await client.query(
-                "SELECT pg_notify(\(channel), \(Self.changePayload))", logger: logger)
-        } catch {
-            // The tombstone is committed; other processes' subscribers then learn of it at their next
-            // wake (an append or the periodic check).
-            logger.warning("Announcing a tombstone failed", metadata: ["error": "\(String(reflecting: error))"])
-        }
     }
 
     /// The notification payload of a change that moves no head (a tombstone).
@@ -322,6 +314,10 @@ extension PostgresEventStore {
                         "UPDATE \(unescaped: schema).streams SET is_tombstoned = true WHERE name = \(stream.rawValue)",
                         logger: logger
                     )
+                    // A notification is sent at commit, and only if the transaction commits: a change that
+                    // moves no head (a payload that is not a head), for the subscribers of every process.
+                    try await connection.query(
+                        "SELECT pg_notify(\(channel), \(Self.changePayload))", logger: logger)
                 } else if let last, let row {
                     var metadata = row.metadata
                     metadata.truncateBefore = StreamRevision(last.value + 1)

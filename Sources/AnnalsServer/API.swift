@@ -13,6 +13,21 @@ func httpStatus(for code: EventStoreError.Code) -> HTTPResponse.Status {
     HTTPResponse.Status(code: WireError.status(for: code))
 }
 
+extension Logger {
+    /// What a client may be told of `error`. A server-side failure (a 5xx code) keeps its code and gets
+    /// a stable message (``WireError/publicError(_:)``); its own words (a PostgreSQL message, a path, an
+    /// errno) go to this log at `warning`. Any other error is the client's to read, unchanged.
+    func publicError(_ error: EventStoreError, metadata: Logger.Metadata = [:]) -> EventStoreError {
+        let visible = WireError.publicError(error)
+        if visible != error {
+            var metadata = metadata
+            metadata["error"] = "\(error.description)"
+            warning("store failure", metadata: metadata)
+        }
+        return visible
+    }
+}
+
 /// A request whose body framing is broken: answered with `error` (400), then the connection closes.
 struct MalformedFraming: Error {
     let error: EventStoreError
@@ -48,24 +63,18 @@ final class API: Sendable {
         do {
             response = try await dispatch(request, route: &route, allowedMethods: &allowedMethods)
         } catch {
-            var failure: EventStoreError
+            let failure: EventStoreError
             if let error = error as? EventStoreError {
-                failure = error
+                failure = logger.publicError(error, metadata: ["path": "\(request.uri.path)"])
             } else if let error = error as? MalformedFraming {
                 // The connection's bytes cannot be trusted past this point: answer, then close.
                 failure = error.error
                 closesConnection = true
             } else {
                 logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-                failure = EventStoreError(.unavailable, Self.unforeseen)
+                failure = EventStoreError(.unavailable, "The request failed inside the server; see its log.")
             }
             metrics.error(failure.code)
-            if httpStatus(for: failure.code).code >= 500, failure.message != Self.unforeseen {
-                // The store's own words (a PostgreSQL message, a path) stay in the log.
-                logger.warning(
-                    "store failure", metadata: ["path": "\(request.uri.path)", "error": "\(failure.description)"])
-                failure = WireError.publicError(failure)
-            }
             response = Self.error(failure)
             if let allowedMethods { response.headers[.allow] = allowedMethods }
         }
@@ -89,9 +98,6 @@ final class API: Sendable {
         return response
     }
 
-    /// What a client is told of a failure the server did not foresee (not a store error).
-    static let unforeseen = "The request failed inside the server; see its log."
-
     private func dispatch(_ request: Request, route: inout String, allowedMethods: inout String?) async throws
         -> Response
     {
@@ -102,14 +108,15 @@ final class API: Sendable {
         // The admin page and its files ignore their query, whatever it holds (a repeated or badly escaped
         // parameter too).
         let path = request.uri.path
-        let ignoresQuery = RouteTable.all.contains { $0.query == .ignored && $0.path == path }
+        let ignoresQuery = RouteTable.queryIgnoringPaths.contains(path)
         let target = try RequestTarget(path: path, query: ignoresQuery ? nil : request.uri.query)
         let method = request.method
         let segments = target.segments
 
-        // The methods a path takes come from the route table, so `405` and `Allow` cannot drift from it.
+        // The methods of the route pattern just matched (`route`) come from the route table, so `405` and
+        // `Allow` cannot drift from it.
         func methodAllowed() throws(EventStoreError) {
-            let allowed = RouteTable.methods(matching: segments.map { Substring($0) })
+            let allowed = RouteTable.methods(forPath: route)
             guard !allowed.isEmpty else { throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).") }
             guard allowed.contains(method) else {
                 let names = allowed.map(\.rawValue).joined(separator: ", ")
@@ -208,7 +215,12 @@ final class API: Sendable {
             let principal = try await authorize(request, target, .admin)
             return try await readAll(request, target, principal)
         case "subscribe":
-            route = segments.count == 2 && segments[1] == "all" ? "/subscribe/all" : "unknown"
+            switch (segments.count, segments.dropFirst().first) {
+            case (2, "all"): route = "/subscribe/all"
+            case (3, "streams"): route = "/subscribe/streams/{stream}"
+            case (3, "categories"): route = "/subscribe/categories/{category}"
+            default: throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).")
+            }
             try methodAllowed()
             let principal: TokenRecord
             let subscription: SubscriptionTarget
@@ -218,12 +230,10 @@ final class API: Sendable {
                 subscription = .allMatching(try target.filter())
             case (3, "streams"):
                 let stream = try Self.streamName(segments[2])
-                route = "/subscribe/streams/{stream}"
                 principal = try await authorize(request, target, .reader, stream: stream)
                 subscription = .stream(stream)
             case (3, "categories"):
                 let category = try Self.category(segments[2])
-                route = "/subscribe/categories/{category}"
                 principal = try await authorize(request, target, category.hasPrefix("$") ? .admin : .reader)
                 let limit = try principal.categoryAccess(category)
                 var filter = EventFilter(category: category)
@@ -231,7 +241,6 @@ final class API: Sendable {
                 if !limit.isEmpty { filter.streamPrefix = limit }
                 subscription = filter.eventTypes == nil && limit.isEmpty ? .category(category) : .allMatching(filter)
             default:
-                route = "unknown"
                 throw EventStoreError(.routeNotFound, "No route for \(request.uri.path).")
             }
             return try await subscribe(request, target, subscription, principal)
@@ -246,7 +255,7 @@ final class API: Sendable {
             if segments.count == 2 {
                 try methodAllowed()
                 guard try await tokens.registry.revoke(id: segments[1]) else {
-                    throw EventStoreError(.notFound, "There is no token with id '\(segments[1])'.")
+                    throw EventStoreError.tokenNotFound(id: segments[1])
                 }
                 tokens.invalidate()
                 return Response(status: .noContent)
@@ -305,11 +314,10 @@ final class API: Sendable {
             let head = try await store.headPosition()
             return Self.json(HealthReport(status: .ok, headPosition: head).encoded())
         } catch let error as EventStoreError {
-            // A failed writer is not healthy, though its reads may still answer. Its own words go to the log.
-            logger.warning("health check failed", metadata: ["error": "\(error.description)"])
+            // A failed writer is not healthy, though its reads may still answer.
             let report = HealthReport(
                 status: error.code == .storeFailed ? .failed : .unavailable, code: error.code,
-                message: WireError.publicError(error).message)
+                message: logger.publicError(error, metadata: ["path": "/health"]).message)
             return Self.json(report.encoded(), status: .serviceUnavailable)
         }
     }

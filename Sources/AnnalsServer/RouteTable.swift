@@ -148,18 +148,33 @@ public enum RouteTable {
             query: .allowed([])),
     ]
 
-    /// The route with this id.
-    public static func route(_ id: RouteSpec.ID) -> RouteSpec {
-        // Every id has exactly one entry (RouteTableTests checks it), so the search always finds it.
-        all.first { $0.id == id } ?? all[0]
+    /// The order an `Allow` header lists methods in.
+    private static let allowOrder: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    /// Each path pattern's methods, in `Allow` order: worked out once, looked up on every request.
+    private static let methodsByPath: [String: [HTTPRequest.Method]] = Dictionary(
+        grouping: all, by: \.path
+    ).mapValues { routes in
+        let present = Set(routes.map(\.method))
+        return allowOrder.filter(present.contains)
+            + present.filter { !allowOrder.contains($0) }.sorted { $0.rawValue < $1.rawValue }
     }
 
-    /// The methods the table has for a path's shape, GET, POST, PUT, DELETE in that order (as an
-    /// `Allow` header lists them); empty when no route has the shape.
+    /// The paths whose routes ignore their query (all literal paths: the admin page and its files).
+    public static let queryIgnoringPaths: Set<String> = Set(all.filter { $0.query == .ignored }.map(\.path))
+
+    /// The methods the table has for a path pattern (`/streams/{stream}`), GET, POST, PUT, DELETE in
+    /// that order (as an `Allow` header lists them); empty for a pattern no route has.
+    public static func methods(forPath path: String) -> [HTTPRequest.Method] {
+        methodsByPath[path] ?? []
+    }
+
+    /// The methods the table has for a request path's shape (its segments, percent-escapes still in), in
+    /// `Allow` order; empty when no route has the shape.
     public static func methods(matching segments: [Substring]) -> [HTTPRequest.Method] {
-        let order: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
-        let present = Set(all.filter { $0.matches(segments) }.map(\.method))
-        return order.filter(present.contains)
-            + present.filter { !order.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+        let paths = Set(all.filter { $0.matches(segments) }.map(\.path))
+        let present = Set(paths.flatMap { methods(forPath: $0) })
+        return allowOrder.filter(present.contains)
+            + present.filter { !allowOrder.contains($0) }.sorted { $0.rawValue < $1.rawValue }
     }
 }

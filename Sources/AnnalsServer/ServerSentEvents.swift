@@ -114,7 +114,8 @@ enum ServerSentEvents {
                     try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.keepAlive))
                     lastWrite = ContinuousClock.now
                 case .failure(let error):
-                    let frame = ServerSentEvent(failure: WireError.publicError(error))
+                    let frame = ServerSentEvent(
+                        failure: logger.publicError(error, metadata: ["subscription": "\(target)"]))
                     try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.encode(frame)))
                 case .end:
                     group.cancelAll()

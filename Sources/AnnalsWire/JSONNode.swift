@@ -46,6 +46,16 @@ public struct JSONNode: Sendable {
         return false
     }
 
+    /// The value as a whole number from 0 to 2⁶³−1 (the range every count, revision and position on the
+    /// wire has), read from its bytes in `body`; nil for anything else (a fraction, an exponent, a sign,
+    /// a number too large, not a number).
+    public func unsignedValue(in body: [UInt8]) -> UInt64? {
+        guard case .number = kind, let text = String(bytes: body[range], encoding: .utf8), let value = UInt64(text),
+            value <= UInt64(Int64.max)
+        else { return nil }
+        return value
+    }
+
     /// Parses `bytes`. Throws ``Annals/EventStoreError`` with code `invalid-json` and the byte offset.
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(EventStoreError) -> JSONNode {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth)

@@ -92,18 +92,6 @@ extension TokenInfo {
     }
 }
 
-extension TokenRecord {
-    /// The record as the API shows it, never the hash: the same bytes as ``TokenInfo/write(into:)``.
-    public func write(into writer: inout JSONWriter) {
-        TokenInfo(self).write(into: &writer)
-    }
-
-    /// `{"tokens": [...]}`, as `GET /tokens` answers: the same bytes as ``TokenInfo/encodeList(_:)``.
-    public static func listJSON(_ records: [TokenRecord]) -> [UInt8] {
-        TokenInfo.encodeList(records.map { TokenInfo($0) })
-    }
-}
-
 extension CreatedToken {
     /// What the API shows of the token's record: everything but its hash.
     public var info: TokenInfo { TokenInfo(record) }

@@ -95,6 +95,13 @@ public protocol TokenRegistry: Sendable {
     func revoke(id: String) async throws -> Bool
 }
 
+extension EventStoreError {
+    /// `not-found`: no token has this id (a revocation's answer).
+    public static func tokenNotFound(id: String) -> EventStoreError {
+        EventStoreError(.notFound, "There is no token with id '\(id)'.")
+    }
+}
+
 /// The body of `POST /tokens`: what the client writes and the server reads.
 public struct TokenRequest: Sendable, Hashable {
     /// The token's name: 1 to 128 UTF-8 bytes without control characters (checked when it is created,

@@ -182,10 +182,7 @@ public enum WireFormat {
 
     /// A non-negative integer member, checked to fit 63 bits.
     public static func unsigned(_ node: JSONNode?, in body: [UInt8], name: String) throws(EventStoreError) -> UInt64 {
-        guard let node, case .number = node.kind,
-            let text = String(bytes: body[node.range], encoding: .utf8), let value = UInt64(text),
-            value <= UInt64(Int64.max)
-        else {
+        guard let value = node?.unsignedValue(in: body) else {
             throw EventStoreError(.invalidArgument, "'\(name)' must be an integer from 0 to \(Int64.max).")
         }
         return value
@@ -289,9 +286,7 @@ public enum WireFormat {
             if value.isNull {
                 throw EventStoreError(.invalidArgument, "'\(name)' must not be null; leave it out for \(meaning).")
             }
-            guard case .number = value.kind, let text = String(bytes: body[value.range], encoding: .utf8),
-                let number = UInt64(text), number >= least, number <= UInt64(Int64.max)
-            else {
+            guard let number = value.unsignedValue(in: body), number >= least else {
                 throw EventStoreError(
                     .invalidArgument, "'\(name)' must be a whole number from \(least) to \(Int64.max).")
             }

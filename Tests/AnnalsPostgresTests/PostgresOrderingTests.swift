@@ -190,6 +190,60 @@ struct PostgresOrderingTests {
         }
     }
 
+    /// A tombstone moves no head, so only its notification can wake a subscriber in another process.
+    @Test(
+        "a tombstone through one instance ends a live subscriber of the stream on another at once",
+        .timeLimit(.minutes(1)))
+    func tombstoneReachesAnotherInstance() async throws {
+        let url = try #require(PostgresAvailability.url)
+        let schema = PostgresHarness.freshSchema()
+        var configuration = PostgresHarness.configuration(schema: schema)
+        // No head check in time to wake the subscriber (and a head check would not see a tombstone).
+        configuration.pollInterval = .seconds(120)
+        let listening = "LISTEN \"annals_\(schema)\";"
+        defer { Task { try? await PostgresHarness.dropSchema(schema, url: url) } }
+        try await PostgresEventStore.withStore(url: url, configuration: configuration) { watcher in
+            try await PostgresHarness.withStore(url: url, schema: schema, drop: false) { writer in
+                let stream = try StreamName("doomed-1")
+                _ = try await writer.append(Self.batch(2, 0), to: stream, expecting: .noStream)
+                let heard = Task { () -> String in
+                    var iterator = watcher.subscribe(to: .stream(stream), from: .beginning).makeAsyncIterator()
+                    do {
+                        while try await iterator.next() != nil {}
+                        return "the subscription ended quietly"
+                    } catch let error as EventStoreError {
+                        return error.code.rawValue
+                    }
+                }
+                // The watcher's subscriber has caught up and waits: its store listens.
+                let end = ContinuousClock.now + .seconds(10)
+                var listeners: Int64 = 0
+                while listeners == 0, ContinuousClock.now < end {
+                    try await Task.sleep(for: .milliseconds(100))
+                    let rows = try await writer.client.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query = \(listening)",
+                        logger: Logger(label: "test"))
+                    for try await (count, ) in rows.decode((Int64,).self) { listeners = count }
+                }
+                #expect(listeners == 1, "a subscriber waits, yet nobody listens")
+                let started = ContinuousClock.now
+                try await writer.tombstone(stream, expecting: .any)
+                let outcome = try await withThrowingTaskGroup(of: String?.self) { group in
+                    group.addTask { try await heard.value }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(5))
+                        heard.cancel()
+                        return nil
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? nil
+                }
+                #expect(outcome == "stream-deleted", "heard \(outcome ?? "nothing within 5 s")")
+                #expect(ContinuousClock.now - started < .seconds(5))
+            }
+        }
+    }
+
     @Test("a stream created by metadata waits for an open append's transaction, so streams list in commit order")
     func streamsListInCommitOrder() async throws {
         let url = try #require(PostgresAvailability.url)

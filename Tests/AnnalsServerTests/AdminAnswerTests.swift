@@ -71,7 +71,7 @@ struct AdminAnswerTests {
         let record = TokenRecord(
             id: info.id, name: info.name, role: info.role, scopes: info.scopes, hash: "kept by the registry",
             createdAt: createdAt)
-        #expect(TokenRecord.listJSON([record]) == list, "a record is listed without its hash")
+        #expect(TokenInfo.encodeList([TokenInfo(record)]) == list, "a record is listed without its hash")
 
         let secret = "annals_Xk3vP0aQ_h7Zr2VqLm9sT4wYx8bN1cD6eF0gH3jK5"
         let created = CreatedToken(

@@ -17,6 +17,10 @@ public final class CommitNotifier: Sendable {
         var generation: UInt64 = 0
         var waiters: [Int: Waiter] = [:]
         var nextWaiterID = 0
+        /// Whether a waiter for the head to pass `threshold`, or for a change after `generation`, is done.
+        func isPast(_ threshold: UInt64, orChangeAfter generation: UInt64?) -> Bool {
+            head > threshold || (generation.map { $0 != self.generation } ?? false)
+        }
         /// Those in ``waitForWaiter()``: resumed when a subscriber starts waiting.
         var watchers: [Int: CheckedContinuation<Void, any Error>] = [:]
         var failure: EventStoreError?
@@ -114,7 +118,7 @@ public final class CommitNotifier: Sendable {
     public func wait(untilHeadExceeds threshold: UInt64, orChangeAfter generation: UInt64? = nil) async throws {
         let id: Int? = try state.withLock { state in
             if let failure = state.failure { throw failure }
-            if state.head > threshold || (generation.map { $0 != state.generation } ?? false) { return nil }
+            if state.isPast(threshold, orChangeAfter: generation) { return nil }
             let id = state.nextWaiterID
             state.nextWaiterID += 1
             return id
@@ -125,9 +129,7 @@ public final class CommitNotifier: Sendable {
                 let (outcome, watchers): (Result<Void, any Error>?, [CheckedContinuation<Void, any Error>]) =
                     state.withLock { state in
                         if let failure = state.failure { return (.failure(failure), []) }
-                        if state.head > threshold || (generation.map { $0 != state.generation } ?? false) {
-                            return (.success(()), [])
-                        }
+                        if state.isPast(threshold, orChangeAfter: generation) { return (.success(()), []) }
                         if Task.isCancelled { return (.failure(CancellationError()), []) }
                         state.waiters[id] = Waiter(threshold: threshold, continuation: continuation)
                         defer { state.watchers = [:] }

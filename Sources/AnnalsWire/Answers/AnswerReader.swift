@@ -54,10 +54,7 @@ struct AnswerReader {
 
     /// An integer member from 0 to 2⁶³−1.
     func unsigned(_ name: String) throws(EventStoreError) -> UInt64 {
-        guard let member = node[name], case .number = member.kind,
-            let text = String(bytes: body[member.range], encoding: .utf8), let value = UInt64(text),
-            value <= UInt64(Int64.max)
-        else {
+        guard let value = node[name]?.unsignedValue(in: body) else {
             throw malformed(name, expected: "an integer from 0 to \(Int64.max)")
         }
         return value
