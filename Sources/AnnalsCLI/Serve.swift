@@ -6,6 +6,7 @@ import AnnalsWire
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Environment variables the commands read when an option is not given.
 enum ServerEnvironment {
@@ -162,9 +163,9 @@ extension AnnalsCommand {
             describe: String, scheme: String, relay: CommitObserverRelay
         ) async throws {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
-            let server = try AnnalsServer(store: store, tokens: tokens, configuration: configuration, logger: logger)
-            relay.connect(server.commitObserver)
-            try await server.run { port in
+            let server = try AnnalsServer(
+                store: store, tokens: tokens, configuration: configuration, logger: logger
+            ) { port in
                 // The first admin token is made only now that the server listens: a first start that
                 // fails (a port in use) must not leave a token no one was shown.
                 do {
@@ -194,6 +195,13 @@ extension AnnalsCommand {
                         "Annals \(AnnalsVersion.current) serving the \(describe) at \(scheme)://\(host):\(port)\n".utf8)
                 )
             }
+            relay.connect(server.commitObserver)
+            // The library has no signal handling of its own: SIGTERM and SIGINT shut the group down
+            // gracefully (stop accepting, end subscriptions, finish requests).
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
             print("Annals stopped.")
         }
     }

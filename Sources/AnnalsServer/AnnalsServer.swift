@@ -6,30 +6,42 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOEmbedded
 import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
 /// The Annals HTTP server: serves any ``Annals/EventStore`` over HTTP/JSON with server-sent-event
-/// subscriptions, bearer tokens, limits, metrics and an admin page. `docs/http-api.md` is the API.
-public struct AnnalsServer: Sendable {
-    let api: API
+/// subscriptions, bearer tokens, limits, metrics and an admin console. `docs/http-api.md` is the API.
+///
+/// It is ``AnnalsRoutes`` in a Hummingbird router of its own, with a request log, JSON answers for
+/// unknown routes, TLS when configured, and a ServiceLifecycle `Service`: run it in a `ServiceGroup`
+/// that handles the signals (as `annals serve` does), and a graceful shutdown stops accepting, ends
+/// live subscriptions, lets in-flight requests finish, and returns. An application that has its own
+/// Hummingbird server mounts ``AnnalsRoutes`` instead.
+public struct AnnalsServer: Service {
+    /// The routes the server answers.
+    public let routes: AnnalsRoutes
+    let responder: RouterResponder<BasicAnnalsRequestContext>
+    let onListening: @Sendable (Int) async -> Void
 
-    /// A server for `store`, checking bearer tokens against `tokens`. Nothing listens until
-    /// ``run(onListening:)``, and the server never closes the store.
+    /// A server for `store`, checking bearer tokens against `tokens`. Nothing listens until ``run()``,
+    /// and the server never closes the store.
     ///
     /// - Parameters:
     ///   - store: any store; the server names none, so the caller composes it (as `annals serve` does).
     ///   - tokens: where tokens are kept and looked up (re-read at most once a second).
     ///   - configuration: where to listen and what to accept.
     ///   - logger: routine events go to it at `debug`, failures at `warning` and above.
+    ///   - onListening: called with the bound port once the server accepts connections.
     /// - Throws: `invalid-argument` when only one of the TLS certificate and key is given, or the port is
     ///   not 0–65535.
     public init(
         store: any EventStore,
         tokens: any TokenRegistry,
         configuration: ServerConfiguration = ServerConfiguration(),
-        logger: Logger = Logger(label: "annals.server")
+        logger: Logger = Logger(label: "annals.server"),
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(EventStoreError) {
         if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
             throw EventStoreError(.invalidArgument, "TLS needs both a certificate and a key.")
@@ -37,28 +49,41 @@ public struct AnnalsServer: Sendable {
         guard (1...65_535).contains(configuration.port) || configuration.port == 0 else {
             throw EventStoreError(.invalidArgument, "The port must be 0–65535; got \(configuration.port).")
         }
-        api = API(store: store, tokens: tokens, configuration: configuration, logger: logger)
+        routes = AnnalsRoutes(store: store, tokens: tokens, configuration: configuration, logger: logger)
+        let router = Router(context: BasicAnnalsRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: FallbackMiddleware(environment: routes.environment))
+        router.addRoutes(routes.collection(context: BasicAnnalsRequestContext.self))
+        responder = router.buildResponder()
+        self.onListening = onListening
     }
 
     /// Feed this to the store's `commitObserver` so `/metrics` shows flush latency and group sizes.
-    public var commitObserver: CommitObserver {
-        { [metrics = api.metrics] report in metrics.commit(report) }
-    }
+    public var commitObserver: CommitObserver { routes.commitObserver }
 
-    /// Answers one request without a socket (the route × role tests use this and a real socket both).
+    private var environment: AnnalsEnvironment { routes.environment }
+
+    /// Answers one request without a socket, as the server would over one.
     public func respond(to request: Request) async -> Response {
-        await api.respond(to: request)
+        let context = BasicAnnalsRequestContext(
+            source: ApplicationRequestContextSource(channel: EmbeddedChannel(), logger: environment.logger))
+        do {
+            return try await responder.respond(to: request, context: context)
+        } catch {
+            let answer = environment.httpError(for: error, request: request)
+            return (try? answer.response(from: request, context: context)) ?? Response(status: .internalServerError)
+        }
     }
 
-    /// Runs until SIGTERM or SIGINT (or cancellation): then stops accepting, ends live subscriptions,
-    /// lets in-flight requests finish, and returns. Closing the store is the caller's job.
-    ///
-    /// - Parameter onListening: called with the bound port once the server accepts connections.
-    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let configuration = api.configuration
-        let responder = CallbackResponder<BasicRequestContext> { [api] request, _ in
-            await api.respond(to: request)
-        }
+    /// Listens until cancelled or shut down gracefully (see the type's documentation).
+    public func run() async throws {
+        try await run(onListening: onListening)
+    }
+
+    /// Listens until cancelled or shut down gracefully, calling `onListening` with the bound port once
+    /// the server accepts connections. Closing the store is the caller's job.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        let configuration = environment.configuration
         let http = HTTPServerBuilder.http1(
             configuration: .init(
                 // A fresh one per connection: it tracks whether that connection has a request in flight.
@@ -88,19 +113,10 @@ public struct AnnalsServer: Sendable {
                 isListening.store(true, ordering: .relaxed)
                 await onListening(channel.localAddress?.port ?? configuration.port)
             },
-            logger: api.logger
+            logger: environment.logger
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    // First, so it stops last: bodies still trickling in during shutdown keep their deadline.
-                    .init(service: BodyDeadlineSweeper(deadlines: api.bodyDeadlines)),
-                    .init(service: application), .init(service: SubscriptionCloser(signal: api.shutdown)),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: api.logger))
         do {
-            try await group.run()
+            try await application.run()
         } catch let error as IOError where !isListening.load(ordering: .relaxed) {
             throw Self.listenFailure(error, host: configuration.host, port: configuration.port)
         }
@@ -122,26 +138,6 @@ public struct AnnalsServer: Sendable {
             reason = "\(error)"
         }
         return EventStoreError(.unavailable, "Cannot listen on \(address): \(reason).")
-    }
-}
-
-/// Shut down first (services stop in reverse order): ends live subscriptions so the HTTP server's
-/// graceful shutdown does not wait for them forever.
-private struct SubscriptionCloser: Service {
-    let signal: ShutdownSignal
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        signal.trigger()
-    }
-}
-
-/// Cancels request bodies that are past the body timeout (see ``BodyDeadlines``).
-private struct BodyDeadlineSweeper: Service {
-    let deadlines: BodyDeadlines
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown { await deadlines.runSweeper() }
     }
 }
 

@@ -6,7 +6,9 @@ import Synchronization
 /// resumes its task but leaves its timer in libdispatch's heap until it fires, so at 5,000 requests/s
 /// and a 30 s timeout the heap held 150,000 timers and fired 5,000 of them a second for nothing. Here a
 /// request registers its collecting task with a deadline (a dictionary insert), removes it when its
-/// body is in, and a single loop wakes a few times a second to cancel whatever is overdue.
+/// body is in, and a single loop wakes a few times a second to cancel whatever is overdue. The loop
+/// starts with the first pending body and ends when none is left, so nothing needs to run it (an
+/// application that mounts ``AnnalsRoutes`` gets it too).
 final class BodyDeadlines: Sendable {
     private struct Entry {
         let deadline: ContinuousClock.Instant
@@ -16,14 +18,18 @@ final class BodyDeadlines: Sendable {
     private struct State {
         var nextID: UInt64 = 0
         var entries: [UInt64: Entry] = [:]
+        var sweeping = false
     }
 
     private let state = Mutex(State())
     /// How late past its deadline a body may be cancelled.
     let granularity: Duration
+    /// Whether a pending body starts the sweeping loop (tests sweep by hand instead).
+    let sweepsItself: Bool
 
-    init(granularity: Duration = .milliseconds(250)) {
+    init(granularity: Duration = .milliseconds(250), sweepsItself: Bool = true) {
         self.granularity = granularity
+        self.sweepsItself = sweepsItself
     }
 
     /// Number of bodies being collected (tests check that it returns to zero).
@@ -41,12 +47,15 @@ final class BodyDeadlines: Sendable {
         _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let task = Task { try await operation() }
-        let id = state.withLock { state in
+        let (id, startsSweeper) = state.withLock { state in
             let id = state.nextID
             state.nextID &+= 1
             state.entries[id] = Entry(deadline: deadline, cancel: ObserverBox { task.cancel() })
-            return id
+            let starts = sweepsItself && !state.sweeping
+            if starts { state.sweeping = true }
+            return (id, starts)
         }
+        if startsSweeper { Task { await sweepUntilIdle() } }
         let result = await withTaskCancellationHandler {
             await task.result
         } onCancel: {
@@ -68,11 +77,16 @@ final class BodyDeadlines: Sendable {
         return overdue.count
     }
 
-    /// Sweeps every `granularity` until cancelled.
-    func runSweeper() async {
-        while !Task.isCancelled {
-            do { try await Task.sleep(for: granularity) } catch { return }
+    /// Sweeps every `granularity` while any body is pending; the next pending body starts it again.
+    private func sweepUntilIdle() async {
+        while true {
+            try? await Task.sleep(for: granularity)
             sweep()
+            let idle = state.withLock { state in
+                if state.entries.isEmpty { state.sweeping = false }
+                return !state.sweeping
+            }
+            if idle { return }
         }
     }
 }

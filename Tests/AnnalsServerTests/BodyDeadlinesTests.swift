@@ -7,7 +7,7 @@ import Testing
 struct BodyDeadlinesTests {
     @Test("a body done before its deadline returns its value and leaves nothing registered")
     func inTime() async throws {
-        let deadlines = BodyDeadlines()
+        let deadlines = BodyDeadlines(sweepsItself: false)
         let value = try await deadlines.run(until: .now + .seconds(30)) { 42 }
         #expect(value == 42)
         #expect(deadlines.pending == 0)
@@ -18,7 +18,7 @@ struct BodyDeadlinesTests {
         "an overdue body is cancelled by the sweep and answers Expired, even if it ends quietly",
         .timeLimit(.minutes(1)))
     func overdue() async throws {
-        let deadlines = BodyDeadlines()
+        let deadlines = BodyDeadlines(sweepsItself: false)
         let started = ContinuousClock.now
         async let outcome: Result<Int, any Error> = {
             do {
@@ -43,7 +43,7 @@ struct BodyDeadlinesTests {
 
     @Test("thousands of bodies leave no deadline behind", .timeLimit(.minutes(1)))
     func noGrowth() async throws {
-        let deadlines = BodyDeadlines()
+        let deadlines = BodyDeadlines(sweepsItself: false)
         try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<2_000 {
                 group.addTask { try await deadlines.run(until: .now + .seconds(30)) { index } }

@@ -69,7 +69,7 @@ struct CommitObserverRelayTests {
             last / fresh <= 1.5,
             "the last 1,000 commits: \(last) per 100; the first 1,000 of a fresh relay: \(fresh) per 100 (this relay's first: \(first))"
         )
-        let recorded = server.api.metrics.state.withLock { $0.groupCommits }
+        let recorded = server.routes.environment.metrics.state.withLock { $0.groupCommits }
         #expect(recorded == 100_000, "every commit reached the server's metrics")
     }
 }

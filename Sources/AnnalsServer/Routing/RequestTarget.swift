@@ -1,22 +1,15 @@
 import Annals
 import Foundation
 
-/// The decoded parts of a request's target: path segments and query parameters, percent-decoded
-/// strictly (a bad escape is a 400, never a guess).
-struct RequestTarget {
-    var segments: [String]
-    var query: [String: String]
+/// A request's query parameters, percent-decoded strictly (a bad escape is a 400, never a guess), each
+/// given at most once.
+struct RequestTarget: Sendable {
+    var query: [String: String] = [:]
 
-    init(path: String, query rawQuery: String?) throws(EventStoreError) {
-        guard path.hasPrefix("/") else {
-            throw EventStoreError(.invalidArgument, "The request path must start with '/'.")
-        }
-        var segments: [String] = []
-        for raw in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            segments.append(try Self.decode(raw, what: "path"))
-        }
-        if segments.last == "" { segments.removeLast() }
-        self.segments = segments
+    /// No parameters.
+    init() {}
+
+    init(query rawQuery: String?) throws(EventStoreError) {
         var query: [String: String] = [:]
         for pair in (rawQuery ?? "").split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

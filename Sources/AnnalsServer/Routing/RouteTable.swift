@@ -1,5 +1,6 @@
 import AnnalsWire
 import HTTPTypes
+import Hummingbird
 
 /// Every route of the HTTP API, declared once: method, path, who may call it and which query
 /// parameters it takes.
@@ -107,7 +108,7 @@ public enum RouteTable {
         ),
         RouteSpec(
             id: .listStreams, method: .get, path: "/streams", access: .atLeast(.reader), scope: .filteredListing,
-            query: .allowed(["after", "limit"])),
+            query: .allowed(["after", "limit", "prefix"])),
         RouteSpec(
             id: .appendToStream, method: .post, path: "/streams/{stream}", access: .atLeast(.writer), scope: .stream,
             query: .allowed([])),
@@ -160,6 +161,15 @@ public enum RouteTable {
             + present.filter { !allowOrder.contains($0) }.sorted { $0.rawValue < $1.rawValue }
     }
 
+    /// Every path pattern of the table, each once, in table order.
+    static let paths: [String] = all.reduce(into: []) { paths, spec in
+        if !paths.contains(spec.path) { paths.append(spec.path) }
+    }
+
+    /// The methods Annals' route collection answers with `405` when a path lacks them (any other method
+    /// is left to the application's router; `annals serve` answers it with `405` too).
+    static let standardMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
+
     /// The paths whose routes ignore their query (all literal paths: the admin page and its files).
     public static let queryIgnoringPaths: Set<String> = Set(all.filter { $0.query == .ignored }.map(\.path))
 
@@ -176,5 +186,59 @@ public enum RouteTable {
         let present = Set(paths.flatMap { methods(forPath: $0) })
         return allowOrder.filter(present.contains)
             + present.filter { !allowOrder.contains($0) }.sorted { $0.rawValue < $1.rawValue }
+    }
+}
+
+/// What answers a route once ``AuthorizationMiddleware`` has let the request through.
+typealias RouteHandler<Context> = @Sendable (Request, Context) async throws -> Response
+
+/// A group of routes of the table and their handlers, such as the stream routes.
+protocol AnnalsController<Context>: Sendable {
+    associatedtype Context: AnnalsRequestContext
+    /// A handler for each of the controller's routes.
+    var handlers: [RouteSpec.ID: RouteHandler<Context>] { get }
+}
+
+extension AnnalsController {
+    /// The controller's routes, each behind an ``AuthorizationMiddleware`` made from its table entry.
+    func routes(tokens: TokenCache) -> RouteCollection<Context> {
+        RouteTable.collection(handlers, tokens: tokens)
+    }
+}
+
+extension RouteTable {
+    /// A collection with a route for each table entry that `handlers` has a handler for, at the entry's
+    /// path and method, each behind an ``AuthorizationMiddleware`` made from the entry.
+    static func collection<Context: AnnalsRequestContext>(
+        _ handlers: [RouteSpec.ID: RouteHandler<Context>], tokens: TokenCache
+    ) -> RouteCollection<Context> {
+        let collection = RouteCollection(context: Context.self)
+        for spec in all {
+            guard let handler = handlers[spec.id] else { continue }
+            let authorization = AuthorizationMiddleware<Context>(spec: spec, tokens: tokens)
+            _ = collection.on(
+                RouterPath(spec.path), method: spec.method,
+                responder: CallbackResponder { request, context in
+                    try await authorization.handle(request, context: context, next: handler)
+                })
+        }
+        return collection
+    }
+
+    /// A collection answering `405` with `Allow` for each standard method a path of the table lacks, so
+    /// the table alone decides what a path allows, under any router.
+    static func methodNotAllowedRoutes<Context: RequestContext>(context: Context.Type) -> RouteCollection<Context> {
+        let collection = RouteCollection(context: Context.self)
+        for path in paths {
+            let allowed = methods(forPath: path)
+            for method in standardMethods where !allowed.contains(method) {
+                _ = collection.on(
+                    RouterPath(path), method: method,
+                    responder: CallbackResponder { request, _ in
+                        throw AnnalsHTTPError.methodNotAllowed(request.method, allowed: allowed)
+                    })
+            }
+        }
+        return collection
     }
 }
