@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "orders-example", targets: ["OrdersExample"]),
         .executable(name: "bank-example", targets: ["BankExample"]),
         .executable(name: "readme-example", targets: ["ReadmeExample"]),
+        .executable(name: "embedded-server-example", targets: ["EmbeddedServerExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -108,6 +109,18 @@ let package = Package(
         .executableTarget(name: "OrdersExample", dependencies: ["Annals"], path: "Examples/Orders"),
         .executableTarget(name: "BankExample", dependencies: ["Annals"], path: "Examples/Bank"),
         .executableTarget(name: "ReadmeExample", dependencies: ["Annals"], path: "Examples/Readme"),
+        .executableTarget(
+            name: "EmbeddedServerExample",
+            dependencies: [
+                "Annals", "AnnalsFileStore", "AnnalsServer", "AnnalsClient", "AnnalsWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/EmbeddedServer"
+        ),
         .testTarget(
             name: "AnnalsTests",
             dependencies: ["Annals", "AnnalsTesting"]
@@ -145,7 +158,15 @@ let package = Package(
         ),
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["OrdersExample", "BankExample", "Annals", "AnnalsTesting"]
+            dependencies: [
+                "OrdersExample", "BankExample", "EmbeddedServerExample", "Annals", "AnnalsTesting", "AnnalsServer", "AnnalsClient",
+                "AnnalsWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

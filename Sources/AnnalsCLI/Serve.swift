@@ -152,12 +152,6 @@ extension AnnalsCommand {
             }
         }
 
-        /// A new admin token when the registry holds none (a first start), else nil.
-        static func firstAdminToken(in tokens: any TokenRegistry) async throws -> String? {
-            guard try await tokens.all().isEmpty else { return nil }
-            return try await tokens.create(name: "admin", role: .admin, scopes: []).token
-        }
-
         static func serve(
             store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
             describe: String, scheme: String, relay: CommitObserverRelay
@@ -169,7 +163,7 @@ extension AnnalsCommand {
                 // The first admin token is made only now that the server listens: a first start that
                 // fails (a port in use) must not leave a token no one was shown.
                 do {
-                    if let token = try await firstAdminToken(in: tokens) {
+                    if let token = try await tokens.createFirstAdminToken()?.token {
                         FileHandle.standardOutput.write(
                             Data(
                                 """

@@ -60,7 +60,8 @@ public final class RemoteEventStore: EventStore {
     /// closing afterwards.
     ///
     /// - Parameters:
-    ///   - url: the server, e.g. `http://127.0.0.1:2113`.
+    ///   - url: the server, e.g. `http://127.0.0.1:2113`, or where an application mounted Annals' routes
+    ///     (`http://127.0.0.1:8080/es`).
     ///   - token: a bearer token (`annals token create`).
     ///   - client: the HTTP client to send through; the caller shuts down one it created.
     /// - Throws: ``Annals/EventStoreError/Code/invalidArgument`` when `url` is not `http(s)://host[:port]`.

@@ -170,6 +170,16 @@ extension TokenRegistry {
         try await create(name: request.name, role: request.role, scopes: request.scopes)
     }
 
+    /// On a first start, an admin token to begin with: created when the registry holds no token at all,
+    /// and nil when it holds any (revoked ones are gone, so an emptied registry gets a new one).
+    ///
+    /// Show the secret once, where the operator reads it (`annals serve` prints it when it listens); only
+    /// its hash is stored. Two processes starting at once on one registry may both create one.
+    public func createFirstAdminToken(name: String = "admin") async throws -> CreatedToken? {
+        guard try await all().isEmpty else { return nil }
+        return try await create(name: name, role: .admin, scopes: [])
+    }
+
     /// Creates a token with a fresh secret and stores its hash.
     public func create(name: String, role: Role, scopes: [String]) async throws -> CreatedToken {
         guard !name.isEmpty, name.utf8.count <= 128, !name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
