@@ -38,9 +38,37 @@ final class ServerMetrics: Sendable {
         ])
         var groupAppends = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128, 256])
         var groupCommits: UInt64 = 0
+        /// Append latency of the current whole second since `started`, and the mean of the second before.
+        var latencySecond: Int64 = 0
+        var latencySum: Double = 0
+        var latencyCount: Int = 0
+        var previousSecondMean: Double?
     }
 
     let state = Mutex(State())
+    private let started: ContinuousClock.Instant
+
+    init(started: ContinuousClock.Instant = .now) {
+        self.started = started
+    }
+
+    /// The whole second since the metrics began that `instant` falls in.
+    private func second(of instant: ContinuousClock.Instant) -> Int64 {
+        (instant - started).components.seconds
+    }
+
+    /// The mean append latency over the last whole second, in microseconds; nil when it had no append.
+    func appendLatencyMicroseconds(now: ContinuousClock.Instant = .now) -> UInt64? {
+        let current = second(of: now)
+        let mean: Double? = state.withLock { state in
+            switch current - state.latencySecond {
+            case 0: return state.previousSecondMean
+            case 1: return state.latencyCount == 0 ? nil : state.latencySum / Double(state.latencyCount)
+            default: return nil
+            }
+        }
+        return mean.map { UInt64(max(0, ($0 * 1e6).rounded())) }
+    }
 
     /// Methods counted by name; any other (a client may send any token as a method) counts as
     /// `other`, so a caller cannot grow the label set, and with it `/metrics`, without bound.
@@ -51,8 +79,16 @@ final class ServerMetrics: Sendable {
         state.withLock { $0.requests["method=\"\(method)\",route=\"\(route)\",status=\"\(status)\"", default: 0] += 1 }
     }
 
-    func append(events: [EventData], seconds: Double) {
+    func append(events: [EventData], seconds: Double, now: ContinuousClock.Instant = .now) {
+        let current = second(of: now)
         state.withLock {
+            if current != $0.latencySecond {
+                let mean = $0.latencyCount == 0 ? nil : $0.latencySum / Double($0.latencyCount)
+                $0.previousSecondMean = current == $0.latencySecond + 1 ? mean : nil
+                ($0.latencySecond, $0.latencySum, $0.latencyCount) = (current, 0, 0)
+            }
+            $0.latencySum += seconds
+            $0.latencyCount += 1
             $0.appends += 1
             $0.eventsWritten += UInt64(events.count)
             $0.bytesWritten += UInt64(events.reduce(0) { $0 + $1.byteCount })

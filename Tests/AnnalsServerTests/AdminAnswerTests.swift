@@ -37,17 +37,26 @@ struct AdminAnswerTests {
         let documented = Array(
             #"""
             {"headPosition": 42, "streams": 7, "appends": 12, "eventsWritten": 40, "bytesWritten": 2048,
-             "liveSubscriptions": 1, "store": "FileEventStore", "version": "0.1.0"}
+             "liveSubscriptions": 1, "store": "FileEventStore", "version": "0.1.0", "appendLatencyMicroseconds": 850}
             """#.utf8)
         let statistics = try ServerStatistics(decoding: documented)
         let expected = ServerStatistics(
             headPosition: 42, streams: 7, appends: 12, eventsWritten: 40, bytesWritten: 2048, liveSubscriptions: 1,
-            store: "FileEventStore", version: "0.1.0")
+            store: "FileEventStore", version: "0.1.0", appendLatencyMicroseconds: 850)
         #expect(statistics == expected)
         #expect(
             String(decoding: statistics.encoded(), as: UTF8.self)
                 == #"{"headPosition":42,"streams":7,"appends":12,"eventsWritten":40,"bytesWritten":2048,"#
-                + #""liveSubscriptions":1,"store":"FileEventStore","version":"0.1.0"}"#)
+                + #""liveSubscriptions":1,"store":"FileEventStore","version":"0.1.0","appendLatencyMicroseconds":850}"#)
+        // A second without appends is null, and an older server's answer without the member reads as nil.
+        var quiet = expected
+        quiet.appendLatencyMicroseconds = nil
+        #expect(String(decoding: quiet.encoded(), as: UTF8.self).hasSuffix(#""appendLatencyMicroseconds":null}"#))
+        #expect(try ServerStatistics(decoding: quiet.encoded()) == quiet)
+        let older = Array(
+            #"{"headPosition":42,"streams":7,"appends":12,"eventsWritten":40,"bytesWritten":2048,"liveSubscriptions":1,"store":"S","version":"0.1.0"}"#
+                .utf8)
+        #expect(try ServerStatistics(decoding: older).appendLatencyMicroseconds == nil)
 
         let missing = #expect(throws: EventStoreError.self) {
             _ = try ServerStatistics(decoding: Array(#"{"headPosition":42}"#.utf8))

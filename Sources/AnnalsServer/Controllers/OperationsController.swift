@@ -63,7 +63,8 @@ struct OperationsController<Context: AnnalsRequestContext>: AnnalsController {
         let statistics = ServerStatistics(
             headPosition: head, streams: streams, appends: state.appends, eventsWritten: state.eventsWritten,
             bytesWritten: state.bytesWritten, liveSubscriptions: state.liveSubscriptions,
-            store: String(describing: type(of: store)), version: AnnalsVersion.current)
+            store: String(describing: type(of: store)), version: AnnalsVersion.current,
+            appendLatencyMicroseconds: environment.metrics.appendLatencyMicroseconds())
         return AnnalsEnvironment.json(statistics.encoded())
     }
 }

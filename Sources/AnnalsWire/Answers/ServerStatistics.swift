@@ -8,7 +8,7 @@ import Annals
 ///
 /// ```json
 /// {"headPosition": 42, "streams": 7, "appends": 12, "eventsWritten": 40, "bytesWritten": 2048,
-///  "liveSubscriptions": 1, "store": "FileEventStore", "version": "0.1.0"}
+///  "liveSubscriptions": 1, "store": "FileEventStore", "version": "0.1.0", "appendLatencyMicroseconds": 850}
 /// ```
 public struct ServerStatistics: Sendable, Hashable {
     /// The head of `$all`: the position the next event will get (the number of events in the log).
@@ -27,11 +27,14 @@ public struct ServerStatistics: Sendable, Hashable {
     public var store: String
     /// The server's Annals version.
     public var version: String
+    /// The mean time the store took for an append request over the last whole second, in microseconds;
+    /// nil when that second had no append (and from servers that do not report it).
+    public var appendLatencyMicroseconds: UInt64?
 
     /// Statistics with the given values.
     public init(
         headPosition: Position, streams: UInt64, appends: UInt64, eventsWritten: UInt64, bytesWritten: UInt64,
-        liveSubscriptions: Int, store: String, version: String
+        liveSubscriptions: Int, store: String, version: String, appendLatencyMicroseconds: UInt64? = nil
     ) {
         self.headPosition = headPosition
         self.streams = streams
@@ -41,6 +44,7 @@ public struct ServerStatistics: Sendable, Hashable {
         self.liveSubscriptions = liveSubscriptions
         self.store = store
         self.version = version
+        self.appendLatencyMicroseconds = appendLatencyMicroseconds
     }
 
     /// The JSON the server answers: the members in the order of the type's properties.
@@ -55,6 +59,8 @@ public struct ServerStatistics: Sendable, Hashable {
         writer.member("liveSubscriptions", liveSubscriptions)
         writer.member("store", store)
         writer.member("version", version)
+        writer.key("appendLatencyMicroseconds")
+        if let appendLatencyMicroseconds { writer.number(appendLatencyMicroseconds) } else { writer.null() }
         writer.endObject()
         return writer.bytes
     }
@@ -74,6 +80,7 @@ public struct ServerStatistics: Sendable, Hashable {
             bytesWritten: try reader.unsigned("bytesWritten"),
             liveSubscriptions: Int(clamping: try reader.unsigned("liveSubscriptions")),
             store: try reader.string("store"),
-            version: try reader.string("version"))
+            version: try reader.string("version"),
+            appendLatencyMicroseconds: try reader.optionalUnsigned("appendLatencyMicroseconds"))
     }
 }
