@@ -159,7 +159,8 @@ let package = Package(
         .testTarget(
             name: "ExamplesTests",
             dependencies: [
-                "OrdersExample", "BankExample", "EmbeddedServerExample", "Annals", "AnnalsTesting", "AnnalsServer", "AnnalsClient",
+                "OrdersExample", "BankExample", "EmbeddedServerExample", "Annals", "AnnalsTesting", "AnnalsServer",
+                "AnnalsClient",
                 "AnnalsWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
