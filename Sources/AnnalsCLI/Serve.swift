@@ -115,7 +115,8 @@ extension AnnalsCommand {
                 var logger = Logger(label: "annals.server")
                 logger.logLevel = level
                 let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
-                let relay = CommitObserverRelay()
+                // Before the store opens: it makes its metric handles from the bootstrapped factory.
+                let metrics = ServeMetrics.shared
                 let (serverConfiguration, serverLogger) = (configuration, logger)
 
                 let choice = try StoreChoice.resolve(
@@ -123,12 +124,12 @@ extension AnnalsCommand {
                 if case .postgres(let url) = choice {
                     var storeConfiguration = PostgresEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
-                    storeConfiguration.commitObserver = relay.observer
                     try await PostgresEventStore.withStore(url: url, configuration: storeConfiguration) { store in
                         let tokens = try await PostgresTokenRegistry.make(for: store)
                         try await Self.serve(
                             store: store, tokens: tokens, configuration: serverConfiguration, logger: serverLogger,
-                            describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme, relay: relay)
+                            describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme,
+                            metrics: metrics)
                     }
                 } else {
                     guard case .data(let directory) = choice else {
@@ -136,13 +137,12 @@ extension AnnalsCommand {
                     }
                     var storeConfiguration = FileEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
-                    storeConfiguration.commitObserver = relay.observer
                     let store = try FileEventStore.open(at: directory, configuration: storeConfiguration)
                     do {
                         try await Self.serve(
                             store: store, tokens: FileTokenRegistry(path: directory + "/tokens.json"),
                             configuration: configuration, logger: logger, describe: "file store \(directory)",
-                            scheme: scheme, relay: relay)
+                            scheme: scheme, metrics: metrics)
                     } catch {
                         await store.close()
                         throw error
@@ -154,11 +154,12 @@ extension AnnalsCommand {
 
         static func serve(
             store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
-            describe: String, scheme: String, relay: CommitObserverRelay
+            describe: String, scheme: String, metrics: ServeMetrics
         ) async throws {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             let server = try AnnalsServer(
-                store: store, tokens: tokens, configuration: configuration, logger: logger
+                store: store, tokens: tokens, configuration: configuration, logger: logger,
+                metrics: metrics.exposition
             ) { port in
                 // The first admin token is made only now that the server listens: a first start that
                 // fails (a port in use) must not leave a token no one was shown.
@@ -189,7 +190,6 @@ extension AnnalsCommand {
                         "Annals \(AnnalsVersion.current) serving the \(describe) at \(scheme)://\(host):\(port)\n".utf8)
                 )
             }
-            relay.connect(server.commitObserver)
             // The library has no signal handling of its own: SIGTERM and SIGINT shut the group down
             // gracefully (stop accepting, end subscriptions, finish requests).
             let group = ServiceGroup(

@@ -9,8 +9,11 @@ import PostgresNIO
 public struct PostgresCheckpointStore: CheckpointStore {
     let store: PostgresEventStore
 
+    /// Checkpoints in `store`'s schema, through its client.
     public init(store: PostgresEventStore) { self.store = store }
 
+    /// The checkpoint saved for `name`, or nil when there is none (or a runner has locked its row but
+    /// applied nothing yet).
     public func checkpoint(for name: String) async throws -> UInt64? {
         try await storeErrors("Reading the checkpoint failed") {
             try await store.client.withConnection {
@@ -22,6 +25,10 @@ public struct PostgresCheckpointStore: CheckpointStore {
     // Writes run in explicit transactions: postgres-nio reports a statement done at CommandComplete,
     // before an autocommit statement's commit (at Sync) is durable; a COMMIT answers once it is.
 
+    /// Saves `checkpoint` for `name` in a transaction of its own, durable when it returns.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/invalidArgument`` for a checkpoint past 2⁶³−1;
+    ///   ``Annals/EventStoreError/Code/unavailable`` when PostgreSQL fails.
     public func save(_ checkpoint: UInt64, for name: String) async throws {
         try await storeErrors("Saving the checkpoint failed") {
             try await store.client.withTransaction(logger: store.logger) {
@@ -30,6 +37,7 @@ public struct PostgresCheckpointStore: CheckpointStore {
         }
     }
 
+    /// Forgets the checkpoint of `name`, in a transaction of its own.
     public func delete(for name: String) async throws {
         try await storeErrors("Deleting the checkpoint failed") {
             try await store.client.withTransaction(logger: store.logger) {
@@ -76,8 +84,10 @@ public struct PostgresCheckpointStore: CheckpointStore {
 public struct PostgresSnapshotStore: SnapshotStore {
     let store: PostgresEventStore
 
+    /// Snapshots in `store`'s schema, through its client.
     public init(store: PostgresEventStore) { self.store = store }
 
+    /// The latest snapshot of `stream`, or nil when there is none.
     public func load(_ stream: StreamName) async throws -> Snapshot? {
         try await storeErrors("Loading the snapshot failed") { try await loadUnmapped(stream) }
     }
@@ -101,6 +111,11 @@ public struct PostgresSnapshotStore: SnapshotStore {
         return nil
     }
 
+    /// Saves `snapshot` in a transaction of its own, unless the stored one is at a later revision.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/invalidArgument`` when the revision does not fit in 64
+    ///   signed bits or the schema version in 32; ``Annals/EventStoreError/Code/unavailable`` when
+    ///   PostgreSQL fails.
     public func save(_ snapshot: Snapshot) async throws {
         guard let revision = Int64(exactly: snapshot.revision.value),
             let version = Int32(exactly: snapshot.schemaVersion)

@@ -4,8 +4,24 @@ import NIOCore
 import PostgresNIO
 
 extension PostgresEventStore {
+    /// Appends `events` to `stream`, all or none, when `expected` holds (laws 1, 2 and 6).
+    ///
+    /// Concurrent appends of this process are committed together, in one transaction, and this returns
+    /// once it has committed, so the events are durable. A failed expectation, a tombstone or a reused id
+    /// fails only its own append. Past ``Configuration/appendTimeout`` it throws
+    /// ``Annals/EventStoreError/Code/unavailable``, and the append may or may not have been committed:
+    /// retrying it with the same event ids is safe (law 6).
     @discardableResult
     public func append(
+        _ events: [EventData],
+        to stream: StreamName,
+        expecting expected: ExpectedRevision
+    ) async throws -> AppendResult {
+        try await metrics.measureAppend(events) { try await appendQueued(events, to: stream, expecting: expected) }
+    }
+
+    /// Queues the append for a group commit, leading groups when it is this call's turn.
+    private func appendQueued(
         _ events: [EventData],
         to stream: StreamName,
         expecting expected: ExpectedRevision
@@ -90,11 +106,12 @@ extension PostgresEventStore {
                 }
             }
             if head > 0 { notifier.publish(head: head) }
-            configuration.commitObserver?(
-                CommitReport(
-                    appends: group.count, events: written,
-                    bytes: group.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.byteCount } },
-                    flushDuration: ContinuousClock.now - started))
+            let report = CommitReport(
+                appends: group.count, events: written,
+                bytes: group.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.byteCount } },
+                flushDuration: ContinuousClock.now - started)
+            metrics.committed(report)
+            configuration.commitObserver?(report)
             for (append, outcome) in zip(group, outcomes) { append.resolve(outcome) }
         } catch {
             let failure = Self.storeError(
@@ -258,6 +275,9 @@ extension PostgresEventStore {
 
     // MARK: Metadata and deletion
 
+    /// Replaces `stream`'s metadata in its own transaction, with the stream's row locked; a stream not
+    /// written yet gets a row. Fails with ``Annals/EventStoreError/Code/invalidStreamName`` for a system
+    /// stream and ``Annals/EventStoreError/Code/streamDeleted`` for a tombstoned one.
     public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
         if stream.isSystem {
             throw EventStoreError(.invalidStreamName, "System streams have no user metadata.", stream: stream)
@@ -283,10 +303,15 @@ extension PostgresEventStore {
         }
     }
 
+    /// Soft-deletes `stream` when `expected` holds (law 8), in its own transaction with the stream's row
+    /// locked.
     public func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try await remove(stream, expecting: expected, tombstone: false)
     }
 
+    /// Tombstones `stream` for good when `expected` holds (law 8). Its transaction also notifies the
+    /// other processes on the database, so live subscribers of the stream there and here end with
+    /// ``Annals/EventStoreError/Code/streamDeleted`` without waiting for another append.
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try await remove(stream, expecting: expected, tombstone: true)
         // Live subscribers of the stream read again and end with stream-deleted: here at once; in other

@@ -64,6 +64,8 @@ extension PostgresEventStore {
         }
     }
 
+    /// Reads up to `limit` visible events of `stream`, committed ones only, in queries of at most 1,000
+    /// rows, each under ``Configuration/readTimeout``. `maxAge` is judged by this process's clock.
     public func read(
         _ stream: StreamName,
         from revision: StreamRevision?,
@@ -123,6 +125,8 @@ extension PostgresEventStore {
         }
     }
 
+    /// Reads up to `limit` events of `$all` that match `filter`, as committed, in one query under
+    /// ``Configuration/readTimeout``.
     public func readAll(
         from position: Position?,
         direction: ReadDirection,
@@ -169,6 +173,8 @@ extension PostgresEventStore {
         }
     }
 
+    /// What the `streams` table knows of `stream` (a count of the events within `maxAge`, when the
+    /// metadata sets one); nil for a stream never written.
     public func streamInfo(_ stream: StreamName) async throws -> StreamInfo? {
         do {
             guard let row = try await streamRow(stream) else { return nil }
@@ -206,6 +212,7 @@ extension PostgresEventStore {
         )
     }
 
+    /// How many streams ``listStreams(after:limit:)`` lists in all: one count of the `streams` table.
     public func streamCount() async throws -> UInt64 {
         do {
             let count = try await number("SELECT count(*) FROM \(unescaped: schema).streams") ?? 0
@@ -215,6 +222,8 @@ extension PostgresEventStore {
         }
     }
 
+    /// Up to `limit` streams after `after`, in creation order; an `after` the store does not know lists
+    /// nothing.
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
         do {

@@ -1,6 +1,7 @@
 import Annals
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
@@ -60,10 +61,21 @@ public final class PostgresEventStore: EventStore, Service {
         /// with `unavailable`; a subscription then ends with that error. Per query, so a read of many
         /// pages may take longer in all.
         public var readTimeout: Duration
+        /// Where the store logs (migrations applied, failed head checks and a lost commit connection at
+        /// `debug`, a lost notification connection at `warning`), and the logger its queries are made with;
+        /// ``PostgresEventStore/withStore(url:configuration:_:)`` gives it to the client too.
         public var logger: Logger
-        /// Told about each group commit (for metrics); nil by default.
+        /// Told about each group commit; nil by default. (The store's metrics need none: see
+        /// ``metricsFactory``.)
         public var commitObserver: CommitObserver?
+        /// Where the store's metrics go (``Annals/StoreMetrics``, dimension `store="postgres"`); nil for
+        /// the factory bootstrapped for the process.
+        public var metricsFactory: (any MetricsFactory)?
 
+        /// A configuration; by default schema `annals`, the default limits, 512 events per subscription page,
+        /// a head check every 500 ms, at most 20 connections, and 30 s for an append and for a read query.
+        /// `maximumConnections` below 3 counts as 3. ``PostgresEventStore/init(client:configuration:)`` checks
+        /// the schema name and the limits.
         public init(
             schema: String = "annals",
             limits: EventStoreLimits = EventStoreLimits(),
@@ -85,11 +97,14 @@ public final class PostgresEventStore: EventStore, Service {
         }
     }
 
+    /// The client the store queries through; its `run()` must be going while the store is used.
     public let client: PostgresClient
+    /// How the store behaves.
     public let configuration: Configuration
     let notifier = CommitNotifier()
     let batcher = AppendBatcher()
     let commitConnection = CommitConnection()
+    let metrics: StoreMetrics
     /// The schema name, quoted for SQL.
     let schema: String
     var logger: Logger { configuration.logger }
@@ -107,6 +122,7 @@ public final class PostgresEventStore: EventStore, Service {
         self.client = client
         self.configuration = configuration
         self.schema = "\"\(configuration.schema)\""
+        self.metrics = StoreMetrics(store: "postgres", factory: configuration.metricsFactory)
     }
 
     /// Creates a client for `url`, runs it and the store, migrates, and runs `body`: the way to use the
@@ -326,6 +342,10 @@ public final class PostgresEventStore: EventStore, Service {
         try await withDeadline(configuration.readTimeout, read)
     }
 
+    /// The head of `$all`, from the counter row: the position the next committed event will get.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/unavailable`` when PostgreSQL cannot be reached or does not
+    ///   answer within ``Configuration/readTimeout``, or the schema is not migrated.
     public func headPosition() async throws -> Position {
         do {
             return Position(try await currentHead())
@@ -334,6 +354,9 @@ public final class PostgresEventStore: EventStore, Service {
         }
     }
 
+    /// A catch-up subscription (law 7): it reads pages of ``Configuration/subscriptionPageSize`` events by
+    /// position and, once caught up, waits for a notification or the next head check. Subscribers hear of
+    /// other processes' appends only while this process runs ``run()``.
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
         .catchUp(
             store: self, notifier: notifier, target: target, start: start, pageSize: configuration.subscriptionPageSize)
@@ -357,6 +380,13 @@ public final class PostgresEventStore: EventStore, Service {
 
 /// Parses `postgres://user:password@host:port/database` URLs.
 public enum PostgresURL {
+    /// A client configuration, without TLS, for `url`: user (default `postgres`), password, host (default
+    /// `localhost`), port (default 5432) and database; `?host=/dir` connects through the Unix socket in
+    /// `/dir`.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/invalidArgument`` for a scheme other than `postgres` or
+    ///   `postgresql`, or any URL parameter but `host` and `sslmode=disable` (TLS is set on a
+    ///   `PostgresClient` you create yourself).
     public static func configuration(_ url: String) throws(EventStoreError) -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url),
             components.scheme == "postgres" || components.scheme == "postgresql"

@@ -20,9 +20,13 @@ public protocol PostgresProjection: Sendable {
 /// saved in one transaction, so a crash, a cancellation or an error between events neither skips an
 /// event nor applies one twice. A ServiceLifecycle `Service`.
 public struct PostgresProjectionRunner<P: PostgresProjection>: Service {
+    /// The projection it runs.
     public let projection: P
+    /// The store it reads events from, and whose database holds the read model and the checkpoint.
     public let store: PostgresEventStore
 
+    /// A runner for `projection` on `store`; nothing runs until ``run()``, ``catchUp(pageSize:)`` or
+    /// ``rebuild()``.
     public init(projection: P, store: PostgresEventStore) {
         self.projection = projection
         self.store = store

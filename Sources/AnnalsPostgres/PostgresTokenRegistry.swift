@@ -27,6 +27,9 @@ public struct PostgresTokenRegistry: TokenRegistry {
         return registry
     }
 
+    /// Every token, oldest first; a row with a role this version does not know is left out.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/unavailable`` when PostgreSQL fails.
     public func all() async throws -> [TokenRecord] {
         do {
             var records: [TokenRecord] = []
@@ -49,6 +52,11 @@ public struct PostgresTokenRegistry: TokenRegistry {
     // Writes run in explicit transactions: postgres-nio reports a statement done at CommandComplete,
     // before an autocommit statement's commit is durable; a COMMIT answers once it is.
 
+    /// Stores `record` in a transaction of its own, durable when it returns; every server on the
+    /// database sees it at its next read of the registry.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/unavailable`` when PostgreSQL fails, or the id or hash is
+    ///   taken.
     public func add(_ record: TokenRecord) async throws {
         do {
             _ = try await client.withTransaction(logger: logger) { connection in
@@ -64,6 +72,9 @@ public struct PostgresTokenRegistry: TokenRegistry {
         }
     }
 
+    /// Removes the token with `id`, in a transaction of its own; false when there is none.
+    ///
+    /// - Throws: ``Annals/EventStoreError/Code/unavailable`` when PostgreSQL fails.
     public func revoke(id: String) async throws -> Bool {
         do {
             return try await client.withTransaction(logger: logger) { connection in

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import Metrics
 import NIOCore
 import NIOEmbedded
 import NIOSSL
@@ -33,6 +34,9 @@ public struct AnnalsServer: Service {
     ///   - tokens: where tokens are kept and looked up (re-read at most once a second).
     ///   - configuration: where to listen and what to accept.
     ///   - logger: routine events go to it at `debug`, failures at `warning` and above.
+    ///   - metrics: what `GET /metrics` answers (see ``AnnalsRoutes/init(store:tokens:configuration:logger:metrics:metricsFactory:)``).
+    ///   - metricsFactory: where the server's own metrics and Hummingbird's HTTP metrics go; nil for the
+    ///     factory bootstrapped for the process.
     ///   - onListening: called with the bound port once the server accepts connections.
     /// - Throws: `invalid-argument` when only one of the TLS certificate and key is given, or the port is
     ///   not 0–65535.
@@ -41,6 +45,8 @@ public struct AnnalsServer: Service {
         tokens: any TokenRegistry,
         configuration: ServerConfiguration = ServerConfiguration(),
         logger: Logger = Logger(label: "annals.server"),
+        metrics: MetricsExposition? = nil,
+        metricsFactory: (any MetricsFactory)? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(EventStoreError) {
         if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
@@ -49,17 +55,19 @@ public struct AnnalsServer: Service {
         guard (1...65_535).contains(configuration.port) || configuration.port == 0 else {
             throw EventStoreError(.invalidArgument, "The port must be 0–65535; got \(configuration.port).")
         }
-        routes = AnnalsRoutes(store: store, tokens: tokens, configuration: configuration, logger: logger)
+        routes = AnnalsRoutes(
+            store: store, tokens: tokens, configuration: configuration, logger: logger, metrics: metrics,
+            metricsFactory: metricsFactory)
         let router = Router(context: BasicAnnalsRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: FallbackMiddleware(environment: routes.environment))
+        // Hummingbird's HTTP metrics, labelled by route template, method and status; after the fallback,
+        // which refuses methods outside the standard ones, so clients cannot grow the label set.
+        router.add(middleware: MetricsMiddleware())
         router.addRoutes(routes.collection(context: BasicAnnalsRequestContext.self))
         responder = router.buildResponder()
         self.onListening = onListening
     }
-
-    /// Feed this to the store's `commitObserver` so `/metrics` shows flush latency and group sizes.
-    public var commitObserver: CommitObserver { routes.commitObserver }
 
     private var environment: AnnalsEnvironment { routes.environment }
 
@@ -141,40 +149,13 @@ public struct AnnalsServer: Service {
     }
 }
 
-/// Lets a store be created with a commit observer before the server that consumes the reports exists:
-/// give the store ``observer``, then ``connect(_:)`` the server's ``AnnalsServer/commitObserver``.
-///
-/// The writer calls ``observer`` once per group commit, before the group is acknowledged, so its cost
-/// must not grow with the number of commits. The target is kept in a struct, never as a bare function
-/// value in the `Mutex`: a function stored as a generic `Mutex`'s value is re-abstracted on the way into
-/// `withLock`'s `inout` and again on the way back, so each access wrapped the stored closure in two more
-/// thunks, and a call walked one more pair of them per commit (a server that slowed to a tenth of its
-/// speed after about 60,000 commits). `CommitObserverRelayTests` measures it.
-public final class CommitObserverRelay: Sendable {
-    private let target = Mutex<ObserverBox<CommitReport>?>(nil)
-
-    /// A relay with no target yet: reports that arrive before ``connect(_:)`` are dropped.
-    public init() {}
-
-    /// The observer to give the store: forwards each report to the target connected last, or drops it
-    /// while there is none.
-    public var observer: CommitObserver {
-        { [self] report in forward(report) }
-    }
-
-    private func forward(_ report: CommitReport) {
-        target.withLock { $0 }?.call(report)
-    }
-
-    /// Sends every later report to `observer`, such as ``AnnalsServer/commitObserver``, in place of any
-    /// target connected before.
-    public func connect(_ observer: @escaping CommitObserver) {
-        target.withLock { $0 = ObserverBox(call: observer) }
-    }
-}
-
 /// A function value held in a `Mutex` through a struct field, whose abstraction is fixed, so reading
-/// and writing it never wraps it in a re-abstraction thunk (see ``CommitObserverRelay``).
+/// and writing it never wraps it in a re-abstraction thunk.
+///
+/// A function stored as a generic `Mutex`'s value is re-abstracted on the way into `withLock`'s
+/// `inout` and again on the way back, so each access wrapped the stored closure in two more thunks,
+/// and a call walked one more pair of them per access (a server that slowed to a tenth of its speed
+/// after about 60,000 commits, when the commit observer was kept that way).
 struct ObserverBox<Input>: Sendable {
     let call: @Sendable (Input) -> Void
 }

@@ -107,7 +107,7 @@ enum ServerSentEvents {
                     let frame = ServerSentEvent(event, checkpoint: target.checkpoint(of: event))
                     try await writer.write(ByteBuffer(bytes: ServerSentEventEncoder.encode(frame)))
                     lastWrite = ContinuousClock.now
-                    metrics.delivered()
+                    metrics.eventDelivered()
                 case .keepAlive:
                     // Only when the stream has been quiet for a while.
                     guard ContinuousClock.now - lastWrite >= keepAlive / 2 else { continue }

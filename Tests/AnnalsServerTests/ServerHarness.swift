@@ -34,9 +34,11 @@ struct TestServer: Sendable {
         tokens["reader"] = try await registry.create(name: "reader", role: .reader, scopes: []).token
         tokens["scopedWriter"] = try await registry.create(name: "sw", role: .writer, scopes: ["order-"]).token
         tokens["scopedReader"] = try await registry.create(name: "sr", role: .reader, scopes: ["order-"]).token
+        // What /metrics answers here: a fixed text (annals serve's Prometheus scrape is ObservabilityTests').
         let server = try AnnalsServer(
             store: store, tokens: registry, configuration: configuration,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            metrics: MetricsExposition { Array("# metrics of a test server\n".utf8) })
         let listening = AsyncStream<Int>.makeStream()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run { port in listening.continuation.yield(port) } }

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Synchronization
 
 /// An ``EventStore`` in memory: exact, fast, and gone when the process ends.
@@ -20,21 +21,27 @@ public final class InMemoryEventStore: EventStore {
         public var clock: @Sendable () -> Date
         /// How many events a subscription reads at a time.
         public var subscriptionPageSize: Int
+        /// Where the store's metrics go (``StoreMetrics``, dimension `store="memory"`); nil for the
+        /// factory bootstrapped for the process.
+        public var metricsFactory: (any MetricsFactory)?
 
         public init(
             limits: EventStoreLimits = EventStoreLimits(),
             clock: @escaping @Sendable () -> Date = { Date() },
-            subscriptionPageSize: Int = 512
+            subscriptionPageSize: Int = 512,
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.limits = limits
             self.clock = clock
             self.subscriptionPageSize = subscriptionPageSize
+            self.metricsFactory = metricsFactory
         }
     }
 
     private let configuration: Configuration
     private let storage: Mutex<InMemoryStorage>
     private let notifier = CommitNotifier()
+    private let metrics: StoreMetrics
 
     /// Creates an empty store.
     ///
@@ -43,6 +50,7 @@ public final class InMemoryEventStore: EventStore {
         try configuration.limits.validate()
         self.configuration = configuration
         self.storage = Mutex(InMemoryStorage())
+        self.metrics = StoreMetrics(store: "memory", factory: configuration.metricsFactory)
     }
 
     @discardableResult
@@ -61,14 +69,21 @@ public final class InMemoryEventStore: EventStore {
         to stream: StreamName,
         expecting expected: ExpectedRevision
     ) throws(EventStoreError) -> AppendResult {
-        try configuration.limits.check(events, stream: stream)
-        let now = configuration.clock()
-        let (result, head) = try storage.withLock { storage throws(EventStoreError) in
-            let result = try storage.append(events, to: stream, expecting: expected, now: now)
-            return (result, UInt64(storage.log.count))
+        let started = ContinuousClock.now
+        do {
+            try configuration.limits.check(events, stream: stream)
+            let now = configuration.clock()
+            let (result, head) = try storage.withLock { storage throws(EventStoreError) in
+                let result = try storage.append(events, to: stream, expecting: expected, now: now)
+                return (result, UInt64(storage.log.count))
+            }
+            notifier.publish(head: head)
+            metrics.appended(events, result: result, duration: ContinuousClock.now - started)
+            return result
+        } catch {
+            metrics.appendFailed()
+            throw error
         }
-        notifier.publish(head: head)
-        return result
     }
 
     public func read(

@@ -2,6 +2,7 @@ import Annals
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// The embedded, durable ``Annals/EventStore``: a log of checksummed segment files in a directory.
@@ -44,19 +45,32 @@ public final class FileEventStore: EventStore {
         public var subscriptionPageSize: Int
         /// The clock that stamps `recordedAt` and judges `maxAge`.
         public var clock: @Sendable () -> Date
+        /// Where the store logs: opening and closing at `debug`; what recovery cuts away or removes, and an
+        /// index checkpoint it could not write, at `warning`; a failed write or flush at `critical`.
         public var logger: Logger
-        /// Told about each group commit (for metrics); nil by default.
+        /// Told about each group commit; nil by default. (The store's metrics need none: see
+        /// ``metricsFactory``.)
         public var commitObserver: CommitObserver?
+        /// Where the store's metrics go (``Annals/StoreMetrics``, dimension `store="file"`); nil for the
+        /// factory bootstrapped for the process.
+        public var metricsFactory: (any MetricsFactory)?
 
+        /// A configuration; by default the default limits, 64 MiB segments, 512 events per subscription
+        /// page, the system clock and no commit observer.
+        ///
+        /// ``FileEventStore/open(at:configuration:)`` checks it: `segmentSize` must be 4 KiB to 1 TiB,
+        /// and the limits must fit the file store's largest record (64 MiB).
         public init(
             limits: EventStoreLimits = EventStoreLimits(),
             segmentSize: Int = 64 * 1024 * 1024,
             subscriptionPageSize: Int = 512,
             clock: @escaping @Sendable () -> Date = { Date() },
             logger: Logger = Logger(label: "annals.file-store"),
-            commitObserver: CommitObserver? = nil
+            commitObserver: CommitObserver? = nil,
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.commitObserver = commitObserver
+            self.metricsFactory = metricsFactory
             self.limits = limits
             self.segmentSize = segmentSize
             self.subscriptionPageSize = subscriptionPageSize
@@ -72,6 +86,7 @@ public final class FileEventStore: EventStore {
     /// What opening scanned.
     package let recovery: RecoveryStatistics
     let configuration: Configuration
+    let metrics: StoreMetrics
     let io: any FileIO
     let engine: Mutex<EngineState>
     let notifier: CommitNotifier
@@ -162,6 +177,7 @@ public final class FileEventStore: EventStore {
         self.storeID = recovered.storeID
         self.recovery = recovered.statistics
         self.configuration = configuration
+        self.metrics = StoreMetrics(store: "file", factory: configuration.metricsFactory)
         self.io = io
         self.lock = lock
         self.engine = Mutex(recovered.state)
@@ -221,21 +237,34 @@ public final class FileEventStore: EventStore {
 
     // MARK: Writing
 
+    /// Appends `events` to `stream`, all or none, when `expected` holds (laws 1, 2 and 6).
+    ///
+    /// The limits are checked before anything is queued; the writer then checks idempotency, tombstone and
+    /// expectation in order with the rest of its group commit, and this returns once the group is flushed
+    /// (`fdatasync`), so the events are durable. Throws ``Annals/EventStoreError/Code/storeClosed`` after
+    /// ``close()``, and ``Annals/EventStoreError/Code/storeFailed`` once a write or flush has failed.
     @discardableResult
     public func append(
         _ events: [EventData],
         to stream: StreamName,
         expecting expected: ExpectedRevision
     ) async throws -> AppendResult {
-        try configuration.limits.check(events, stream: stream)
-        try checkOpen()
-        return try await withCheckedThrowingContinuation { continuation in
-            writer.enqueue(
-                .append(AppendRequest(events: events, stream: stream, expected: expected, continuation: continuation)),
-                store: self)
+        try await metrics.measureAppend(events) {
+            try configuration.limits.check(events, stream: stream)
+            try checkOpen()
+            return try await withCheckedThrowingContinuation { continuation in
+                writer.enqueue(
+                    .append(
+                        AppendRequest(events: events, stream: stream, expected: expected, continuation: continuation)),
+                    store: self)
+            }
         }
     }
 
+    /// Replaces `stream`'s metadata, through the writer as a record of its own; durable when it returns.
+    ///
+    /// Out-of-range values fail with ``Annals/EventStoreError/Code/invalidArgument`` before anything is
+    /// written.
     public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
         try metadata.validate()
         do {
@@ -255,6 +284,8 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    /// Soft-deletes `stream` when `expected` holds (law 8), through the writer as a record of its own;
+    /// durable when it returns.
     public func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try checkOpen()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -268,6 +299,9 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    /// Tombstones `stream` for good when `expected` holds (law 8), through the writer as a record of its
+    /// own. Once it is durable, the stream's live subscribers wake and end with
+    /// ``Annals/EventStoreError/Code/streamDeleted``.
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try checkOpen()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -294,6 +328,12 @@ public final class FileEventStore: EventStore {
     /// How many candidate positions a read copies out of the lock at a time.
     static let readChunk = 1_024
 
+    /// Reads up to `limit` visible events of `stream`, durable ones only (law 5), through the index.
+    ///
+    /// Each event's record is read from its segment and its checksum checked: damage throws
+    /// ``Annals/EventStoreError/Code/corruptedStorage`` naming the segment and offset. Reads still answer
+    /// after the writer has failed; they fail with ``Annals/EventStoreError/Code/storeClosed`` after
+    /// ``close()``.
     public func read(
         _ stream: StreamName,
         from revision: StreamRevision?,
@@ -339,6 +379,10 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    /// Reads up to `limit` events of `$all` that match `filter`, as committed, durable ones only.
+    ///
+    /// The index's category and event-type lists narrow a filtered read; each record's checksum is
+    /// checked as in ``read(_:from:direction:limit:)``.
     public func readAll(
         from position: Position?,
         direction: ReadDirection,
@@ -378,6 +422,7 @@ public final class FileEventStore: EventStore {
         return result
     }
 
+    /// What the index knows of `stream`, counting durable events only; nil for a stream never written.
     public func streamInfo(_ stream: StreamName) async throws -> StreamInfo? {
         try checkNotClosed()
         let now = configuration.clock()
@@ -389,11 +434,14 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    /// How many streams ``listStreams(after:limit:)`` lists in all, from the index, without listing them.
     public func streamCount() async throws -> UInt64 {
         try checkNotClosed()
         return UInt64(engine.withLock { $0.table.listedStreamCount })
     }
 
+    /// Up to `limit` streams after `after`, in creation order, from the index; a stream whose only
+    /// events still wait for their flush is not listed.
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
         try checkNotClosed()
@@ -406,6 +454,7 @@ public final class FileEventStore: EventStore {
         }
     }
 
+    /// The durable head: the position the next event will get.
     public func headPosition() async throws -> Position {
         try checkNotClosed()
         return Position(engine.withLock { $0.table.durableHead })
@@ -417,6 +466,8 @@ public final class FileEventStore: EventStore {
         try checkOpen()
     }
 
+    /// A catch-up subscription (law 7): it reads pages of ``Configuration/subscriptionPageSize`` events
+    /// through this store's reads and, once caught up, waits for the writer to publish a new durable head.
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
         .catchUp(
             store: self, notifier: notifier, target: target, start: start, pageSize: configuration.subscriptionPageSize)

@@ -9,10 +9,12 @@ public struct VerificationReport: Sendable, Codable {
         public var file: String
         /// The byte offset in the file, when the finding is about one place.
         public var offset: Int64?
+        /// What is wrong there, in words for the operator.
         public var message: String
         /// Damage loses data; a note (a torn tail that opening will cut away) does not.
         public var isDamage: Bool
 
+        /// One line: `DAMAGE` or `note`, the file, the offset when there is one, and the message.
         public var description: String {
             "\(isDamage ? "DAMAGE" : "note"): \(file)\(offset.map { " at offset \($0)" } ?? ""): \(message)"
         }
@@ -20,9 +22,13 @@ public struct VerificationReport: Sendable, Codable {
 
     /// One segment's figures.
     public struct Segment: Sendable, Codable {
+        /// The segment file, relative to the store directory.
         public var file: String
+        /// The position of the segment's first event, from its file name.
         public var firstPosition: UInt64
+        /// How many valid records the segment holds (events and stream changes).
         public var records: Int
+        /// How many events those records hold.
         public var events: Int
         /// The bytes the log uses in the file: from its start (the header) to the end of its last valid
         /// record. Not the file's size, which is the preallocated segment size for the segment being
@@ -30,13 +36,19 @@ public struct VerificationReport: Sendable, Codable {
         public var bytes: Int64
     }
 
+    /// The store directory that was checked.
     public var directory: String
+    /// The store's identity from `store.id`; nil when that file is missing or unreadable.
     public var storeID: String?
+    /// The segments' figures, in log order (a segment whose creation was interrupted is only a finding).
     public var segments: [Segment] = []
+    /// Everything found, damage and notes, in the order found.
     public var findings: [Finding] = []
     /// How many events the log holds (up to the first damage).
     public var events: UInt64 = 0
+    /// How many streams the log names (up to the first damage).
     public var streams: Int = 0
+    /// How many valid records the segments hold, summed over the segments.
     public var records: Int = 0
     /// The bytes the log uses, summed over the segments (see ``Segment/bytes``).
     public var bytes: Int64 = 0

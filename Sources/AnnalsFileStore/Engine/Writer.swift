@@ -196,10 +196,11 @@ final class Writer: @unchecked Sendable {
                 for request in group { request.continuation.resume(throwing: failure) }
                 return
             }
-            store.configuration.commitObserver?(
-                CommitReport(
-                    appends: group.count, events: accepted.reduce(0) { $0 + $1.request.events.count },
-                    bytes: buffer.count, flushDuration: ContinuousClock.now - flushStarted))
+            let report = CommitReport(
+                appends: group.count, events: accepted.reduce(0) { $0 + $1.request.events.count },
+                bytes: buffer.count, flushDuration: ContinuousClock.now - flushStarted)
+            store.metrics.committed(report)
+            store.configuration.commitObserver?(report)
         }
         for (request, outcome) in zip(group, outcomes) { request.continuation.resume(with: outcome) }
     }

@@ -2,6 +2,7 @@ import Annals
 import AnnalsWire
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// The admin console and the operations routes: `GET /`, its script and style, `/health`,
 /// `/metrics`, `/head` and `/stats`.
@@ -24,9 +25,16 @@ struct OperationsController<Context: AnnalsRequestContext>: AnnalsController {
             .adminStyle: { _, _ in AdminPage.styleResponse() },
             .health: { _, _ in try await health() },
             .getMetrics: { _, _ in
-                let head = try? await environment.store.headPosition().value
-                return AnnalsEnvironment.text(
-                    environment.metrics.render(headPosition: head), contentType: "text/plain; version=0.0.4")
+                guard let exposition = environment.exposition else {
+                    throw EventStoreError(
+                        .routeNotFound,
+                        "This server exposes no metrics here; its application sends them to its own backend.")
+                }
+                var headers = HTTPFields()
+                headers[.contentType] = exposition.contentType
+                return Response(
+                    status: .ok, headers: headers,
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition.render())))
             },
             .getHead: { _, _ in
                 var writer = JSONWriter()

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -13,17 +14,23 @@ final class AnnalsEnvironment: Sendable {
     let store: any EventStore
     let tokens: TokenCache
     let configuration: ServerConfiguration
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
+    let exposition: MetricsExposition?
     let bodyDeadlines = BodyDeadlines()
     let logger: Logger
     let subscriptionsByToken = TokenSlots()
     let streamingReadsByToken = TokenSlots()
 
-    init(store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger) {
+    init(
+        store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
+        exposition: MetricsExposition?, metricsFactory: (any MetricsFactory)?
+    ) {
         self.store = store
         self.tokens = TokenCache(registry: tokens)
         self.configuration = configuration
         self.logger = logger
+        self.exposition = exposition
+        self.metrics = ServerMetrics(factory: metricsFactory)
     }
 
     // MARK: Errors
@@ -119,7 +126,11 @@ final class AnnalsEnvironment: Sendable {
                 .tooManyStreamingReads,
                 "The token holds \(configuration.streamingReadsPerToken) streaming reads open, the most allowed.")
         }
-        let slot = SubscriptionSlot { [streamingReadsByToken] in streamingReadsByToken.release(principal.id) }
+        metrics.streamingReadStarted()
+        let slot = SubscriptionSlot { [streamingReadsByToken, metrics] in
+            streamingReadsByToken.release(principal.id)
+            metrics.streamingReadEnded()
+        }
         let budget = configuration.streamingReadBufferBytes
         var headers = HTTPFields()
         headers[.contentType] = "application/x-ndjson"
@@ -227,7 +238,7 @@ struct MalformedFraming: Error {
 
 /// Runs its release action exactly once: when asked, or when dropped.
 final class SubscriptionSlot: Sendable {
-    /// In a struct, not as a bare function in the `Mutex` (see ``CommitObserverRelay``).
+    /// In a struct, not as a bare function in the `Mutex` (see ``ObserverBox``).
     private let action: Mutex<ObserverBox<Void>?>
 
     init(_ action: @escaping @Sendable () -> Void) {

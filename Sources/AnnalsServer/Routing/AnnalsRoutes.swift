@@ -2,6 +2,24 @@ import Annals
 import AnnalsWire
 import Hummingbird
 import Logging
+import Metrics
+
+/// What `GET /metrics` answers: a content type and the text a metrics backend renders on each scrape.
+///
+/// `annals serve` passes its Prometheus registry (`text/plain; version=0.0.4`); an application that
+/// mounts ``AnnalsRoutes`` may pass its own, or none.
+public struct MetricsExposition: Sendable {
+    /// The answer's `Content-Type`.
+    public var contentType: String
+    /// The answer's bytes, made on each request.
+    public var render: @Sendable () -> [UInt8]
+
+    /// An exposition of `render()`'s bytes as `contentType`.
+    public init(contentType: String = "text/plain; version=0.0.4", render: @escaping @Sendable () -> [UInt8]) {
+        self.contentType = contentType
+        self.render = render
+    }
+}
 
 /// Annals' HTTP API as a route collection an application mounts in its own Hummingbird router.
 ///
@@ -28,18 +46,23 @@ public struct AnnalsRoutes: Sendable {
     ///   - configuration: the limits and timeouts; its address and TLS files are ``AnnalsServer``'s and
     ///     are not read here.
     ///   - logger: store failures go to it at `warning`, the server's own failures at `error`.
+    ///   - metrics: what `GET /metrics` answers (`annals serve` gives its Prometheus registry); without
+    ///     it, that route answers `404 route-not-found`, for an application that exports its metrics
+    ///     otherwise.
+    ///   - metricsFactory: where the routes' own metrics go (`annals_errors_total` and the others in
+    ///     `docs/http-api.md`, §Metrics); nil for the factory
+    ///     bootstrapped for the process.
     public init(
         store: any EventStore,
         tokens: any TokenRegistry,
         configuration: ServerConfiguration = ServerConfiguration(),
-        logger: Logger = Logger(label: "annals.server")
+        logger: Logger = Logger(label: "annals.server"),
+        metrics: MetricsExposition? = nil,
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
-        environment = AnnalsEnvironment(store: store, tokens: tokens, configuration: configuration, logger: logger)
-    }
-
-    /// Feed this to the store's `commitObserver` so `/metrics` shows flush latency and group sizes.
-    public var commitObserver: CommitObserver {
-        { [metrics = environment.metrics] report in metrics.commit(report) }
+        environment = AnnalsEnvironment(
+            store: store, tokens: tokens, configuration: configuration, logger: logger, exposition: metrics,
+            metricsFactory: metricsFactory)
     }
 
     /// Every route of the API, for a router whose context is `Context`.
@@ -57,7 +80,8 @@ public struct AnnalsRoutes: Sendable {
             covered += controller.handlers.keys
             collection.addRoutes(controller.routes(tokens: environment.tokens))
         }
-        // A route without a handler, or with two, is a defect of this module (RouteTableTests checks it).
+        // A route without a handler, or with two, is a defect of this module: every test that builds a
+        // server would trap here.
         precondition(
             covered.count == RouteSpec.ID.allCases.count && Set(covered) == Set(RouteSpec.ID.allCases),
             "every route of the table has exactly one handler")

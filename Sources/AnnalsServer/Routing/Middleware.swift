@@ -35,25 +35,22 @@ public struct AnnalsHTTPError: HTTPResponseError, Sendable {
 }
 
 /// The outermost middleware of Annals' routes: turns whatever a route throws into an
-/// ``AnnalsHTTPError``, counts requests and errors for `/metrics`, and closes the connection when it
-/// cannot go on (a body timeout, broken framing, the server shutting down).
+/// ``AnnalsHTTPError``, counts errors by code (`annals_errors_total`), and closes the connection when
+/// it cannot go on (a body timeout, broken framing, the server shutting down).
 struct AnnalsErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let environment: AnnalsEnvironment
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        let route = context.endpointPath ?? "unknown"
         do {
             try AnnalsEnvironment.requireHost(request)
             var response = try await next(request, context)
             if Task.isShuttingDownGracefully { response.headers[.connection] = "close" }
-            environment.metrics.request(method: request.method.rawValue, route: route, status: response.status.code)
             return response
         } catch {
             let answer = environment.httpError(for: error, request: request)
             environment.metrics.error(answer.error.code)
-            environment.metrics.request(method: request.method.rawValue, route: route, status: answer.status.code)
             throw answer
         }
     }
@@ -176,6 +173,9 @@ public struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 /// What `annals serve` answers outside its routes: a JSON `route-not-found`, or `405` with `Allow` for a
 /// method no route of the path has (the collection answers the standard methods itself; this covers
 /// any other), and `400` for a request without `Host`.
+///
+/// It sits before the HTTP metrics and refuses a method outside the standard ones before they see it:
+/// a client may send any token as a method, and each would otherwise become a new labelled series.
 struct FallbackMiddleware<Context: RequestContext>: RouterMiddleware {
     let environment: AnnalsEnvironment
 
@@ -184,6 +184,7 @@ struct FallbackMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         do {
             try AnnalsEnvironment.requireHost(request)
+            guard RouteTable.standardMethods.contains(request.method) else { throw HTTPError(.notFound) }
             return try await next(request, context)
         } catch let error as AnnalsHTTPError {
             throw error
@@ -197,7 +198,6 @@ struct FallbackMiddleware<Context: RequestContext>: RouterMiddleware {
                 }
             }
             environment.metrics.error(answer.error.code)
-            environment.metrics.request(method: request.method.rawValue, route: "unknown", status: answer.status.code)
             throw answer
         }
     }

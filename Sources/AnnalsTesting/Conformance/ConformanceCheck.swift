@@ -6,6 +6,10 @@ import Annals
 /// an empty store, run `body`, and clean up (close the store, delete its files) whether `body` throws
 /// or not.
 public protocol EventStoreHarness: Sendable {
+    /// Creates an empty store with `limits`, runs `body` on it, and cleans up whether `body` throws or
+    /// not; returns what `body` returns.
+    ///
+    /// - Throws: what `body` throws, and any failure to create or clean up the store.
     func withStore<R: Sendable>(
         limits: EventStoreLimits,
         _ body: @Sendable (any EventStore) async throws -> R
@@ -14,8 +18,10 @@ public protocol EventStoreHarness: Sendable {
 
 /// The harness for ``InMemoryEventStore``.
 public struct InMemoryHarness: EventStoreHarness {
+    /// A harness that gives each check a new in-memory store.
     public init() {}
 
+    /// Runs `body` on a new ``InMemoryEventStore`` with `limits`; there is nothing to clean up.
     public func withStore<R: Sendable>(
         limits: EventStoreLimits,
         _ body: @Sendable (any EventStore) async throws -> R
@@ -46,6 +52,7 @@ public struct ConformanceCheck: Sendable, CustomStringConvertible {
         self.body = body
     }
 
+    /// `law N: name`, or `reads: name` for law 0: the name a parameterised test shows.
     public var description: String { law == 0 ? "reads: \(name)" : "law \(law): \(name)" }
 
     /// Runs the check on a fresh store from `harness`.
@@ -60,16 +67,21 @@ public struct ConformanceCheck: Sendable, CustomStringConvertible {
 
 /// A conformance check found the store breaking a law.
 public struct ConformanceFailure: Error, Sendable, CustomStringConvertible {
+    /// What the store did wrong.
     public let message: String
+    /// The file of the requirement that failed (its `#fileID`).
     public let fileID: String
+    /// The line of that requirement.
     public let line: Int
 
+    /// A failure with `message`, at the caller's file and line unless they are given.
     public init(_ message: String, fileID: String = #fileID, line: Int = #line) {
         self.message = message
         self.fileID = fileID
         self.line = line
     }
 
+    /// The message, then the file and line in parentheses.
     public var description: String { "\(message) (\(fileID):\(line))" }
 }
 

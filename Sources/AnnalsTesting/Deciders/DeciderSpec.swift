@@ -13,8 +13,10 @@ import Annals
 /// A mismatch throws a ``DeciderSpecFailure`` that names the caller's file and line and shows what was
 /// expected and what happened.
 public struct DeciderSpec<D: Decider>: Sendable {
+    /// The decider under test.
     public let decider: D
 
+    /// A spec for `decider`.
     public init(_ decider: D) { self.decider = decider }
 
     /// The events that happened before the command.
@@ -23,6 +25,7 @@ public struct DeciderSpec<D: Decider>: Sendable {
     /// The command, with no past events.
     public func when(_ command: D.Command) -> When { given([]).when(command) }
 
+    /// The past events of a spec, waiting for the command (``DeciderSpec/given(_:)``).
     public struct Given: Sendable {
         let decider: D
         let events: [D.Event]
@@ -40,6 +43,8 @@ public struct DeciderSpec<D: Decider>: Sendable {
         }
     }
 
+    /// What the decider decided for the command, on the state the past events fold into; its `then…`
+    /// methods check it.
     public struct When: Sendable {
         let decider: D
         let state: D.State
@@ -47,6 +52,8 @@ public struct DeciderSpec<D: Decider>: Sendable {
         public let outcome: Result<[D.Event], D.Rejection>
 
         /// Expects exactly these events.
+        ///
+        /// - Returns: the state after them, for a check of the state itself.
         @discardableResult
         public func then(
             _ expected: [D.Event],
@@ -98,15 +105,20 @@ public struct DeciderSpec<D: Decider>: Sendable {
 
 /// A ``DeciderSpec`` expectation did not hold.
 public struct DeciderSpecFailure: Error, Sendable, CustomStringConvertible {
+    /// What was expected and what happened.
     public let message: String
+    /// The file of the expectation that failed (the caller's `#fileID`).
     public let fileID: String
+    /// The line of that expectation.
     public let line: Int
 
+    /// A failure of the expectation at `fileID` and `line`.
     public init(_ message: String, fileID: String, line: Int) {
         self.message = message
         self.fileID = fileID
         self.line = line
     }
 
+    /// `file:line: message`, as a compiler diagnostic reads, so the failure points at the test's line.
     public var description: String { "\(fileID):\(line): \(message)" }
 }
