@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// An ``Annals/EventStore`` on an Annals server, over HTTP: switch an app between the embedded store and
 /// a server by changing one line.
@@ -90,9 +91,12 @@ public final class RemoteEventStore: EventStore {
         _ events: [EventData], to stream: StreamName, expecting expected: ExpectedRevision
     ) async throws -> AppendResult {
         let body = WireFormat.encodeEvents(events)
+        // The caller's trace context, taken once for every attempt: a retry repeats the same headers,
+        // so the server writes the same metadata and the retry stays idempotent.
+        var headers = ServiceContext.current.map { TraceFields.of($0) } ?? [:]
+        headers["Expected-Revision"] = expected.description
         let answer = try await send(
-            .POST, "/streams/\(Self.encode(stream.rawValue))", headers: ["Expected-Revision": expected.description],
-            body: body, retry: true)
+            .POST, "/streams/\(Self.encode(stream.rawValue))", headers: headers, body: body, retry: true)
         let result = try WireFormat.decodeAppendResult(answer)
         noteHead(result.lastPosition.value + 1)
         return result

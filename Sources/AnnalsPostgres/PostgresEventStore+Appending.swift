@@ -17,7 +17,9 @@ extension PostgresEventStore {
         to stream: StreamName,
         expecting expected: ExpectedRevision
     ) async throws -> AppendResult {
-        try await metrics.measureAppend(events) { try await appendQueued(events, to: stream, expecting: expected) }
+        try await metrics.measureAppend(events, to: stream) {
+            try await appendQueued(events, to: stream, expecting: expected)
+        }
     }
 
     /// Queues the append for a group commit, leading groups when it is this call's turn.

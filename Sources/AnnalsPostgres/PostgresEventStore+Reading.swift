@@ -72,56 +72,58 @@ extension PostgresEventStore {
         direction: ReadDirection,
         limit: Int
     ) async throws -> [RecordedEvent] {
-        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
-        do {
-            guard let row = try await streamRow(stream) else { return [] }
-            if row.isTombstoned { throw EventStoreError.streamDeleted(stream) }
-            guard limit > 0, !row.isDeleted, let last = row.lastRevision?.value else { return [] }
-            let first = row.metadata.firstVisibleRevision(eventCount: last + 1)
-            guard first <= last else { return [] }
-            let now = Date()
-            var result: [RecordedEvent] = []
-            var cursor = revision?.value
-            let page = Int64(min(limit, 1_000))
-            while result.count < limit {
-                let events: [RecordedEvent]
-                switch direction {
-                case .forwards:
-                    let from = max(cursor ?? 0, first)
-                    guard from <= last else { return result }
-                    events = try await self.events(
-                        """
-                        SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: schema).events
-                        WHERE stream_name = \(stream.rawValue) AND revision >= \(Int64(from)) AND revision <= \(Int64(last))
-                        ORDER BY revision LIMIT \(page)
-                        """
-                    )
-                case .backwards:
-                    let to = min(cursor ?? last, last)
-                    guard to >= first else { return result }
-                    events = try await self.events(
-                        """
-                        SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: schema).events
-                        WHERE stream_name = \(stream.rawValue) AND revision <= \(Int64(to)) AND revision >= \(Int64(first))
-                        ORDER BY revision DESC LIMIT \(page)
-                        """
-                    )
+        try await withStoreSpan("annals.read", store: "postgres", stream: stream) {
+            guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+            do {
+                guard let row = try await streamRow(stream) else { return [] }
+                if row.isTombstoned { throw EventStoreError.streamDeleted(stream) }
+                guard limit > 0, !row.isDeleted, let last = row.lastRevision?.value else { return [] }
+                let first = row.metadata.firstVisibleRevision(eventCount: last + 1)
+                guard first <= last else { return [] }
+                let now = Date()
+                var result: [RecordedEvent] = []
+                var cursor = revision?.value
+                let page = Int64(min(limit, 1_000))
+                while result.count < limit {
+                    let events: [RecordedEvent]
+                    switch direction {
+                    case .forwards:
+                        let from = max(cursor ?? 0, first)
+                        guard from <= last else { return result }
+                        events = try await self.events(
+                            """
+                            SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: schema).events
+                            WHERE stream_name = \(stream.rawValue) AND revision >= \(Int64(from)) AND revision <= \(Int64(last))
+                            ORDER BY revision LIMIT \(page)
+                            """
+                        )
+                    case .backwards:
+                        let to = min(cursor ?? last, last)
+                        guard to >= first else { return result }
+                        events = try await self.events(
+                            """
+                            SELECT \(unescaped: Self.eventColumns) FROM \(unescaped: schema).events
+                            WHERE stream_name = \(stream.rawValue) AND revision <= \(Int64(to)) AND revision >= \(Int64(first))
+                            ORDER BY revision DESC LIMIT \(page)
+                            """
+                        )
+                    }
+                    for event in events where row.metadata.isWithinMaxAge(recordedAt: event.recordedAt, now: now) {
+                        result.append(event)
+                        if result.count == limit { return result }
+                    }
+                    guard Int64(events.count) == page, let lastRead = events.last?.revision.value else { return result }
+                    switch direction {
+                    case .forwards: cursor = lastRead + 1
+                    case .backwards:
+                        guard lastRead > 0 else { return result }
+                        cursor = lastRead - 1
+                    }
                 }
-                for event in events where row.metadata.isWithinMaxAge(recordedAt: event.recordedAt, now: now) {
-                    result.append(event)
-                    if result.count == limit { return result }
-                }
-                guard Int64(events.count) == page, let lastRead = events.last?.revision.value else { return result }
-                switch direction {
-                case .forwards: cursor = lastRead + 1
-                case .backwards:
-                    guard lastRead > 0 else { return result }
-                    cursor = lastRead - 1
-                }
+                return result
+            } catch {
+                throw Self.storeError(error, "Reading \(stream) failed")
             }
-            return result
-        } catch {
-            throw Self.storeError(error, "Reading \(stream) failed")
         }
     }
 
@@ -133,43 +135,45 @@ extension PostgresEventStore {
         filter: EventFilter,
         limit: Int
     ) async throws -> [RecordedEvent] {
-        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
-        guard limit > 0 else { return [] }
-        do {
-            var binds = PostgresBindings()
-            var conditions: [String] = []
-            if let position {
-                guard let value = Int64(exactly: position.value) else {
-                    if direction == .forwards { return [] }
-                    return try await readAll(from: nil, direction: direction, filter: filter, limit: limit)
+        try await withStoreSpan("annals.read_all", store: "postgres") {
+            guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+            guard limit > 0 else { return [] }
+            do {
+                var binds = PostgresBindings()
+                var conditions: [String] = []
+                if let position {
+                    guard let value = Int64(exactly: position.value) else {
+                        if direction == .forwards { return [] }
+                        return try await readAll(from: nil, direction: direction, filter: filter, limit: limit)
+                    }
+                    binds.append(value)
+                    conditions.append(
+                        direction == .forwards ? "position >= $\(binds.count)" : "position <= $\(binds.count)")
                 }
-                binds.append(value)
-                conditions.append(
-                    direction == .forwards ? "position >= $\(binds.count)" : "position <= $\(binds.count)")
+                if let types = filter.eventTypes {
+                    binds.append(Array(types))
+                    conditions.append("type = ANY($\(binds.count))")
+                }
+                if let category = filter.category {
+                    binds.append(category)
+                    conditions.append("category = $\(binds.count)")
+                }
+                if let prefix = filter.streamPrefix {
+                    binds.append(prefix)
+                    conditions.append("starts_with(stream_name, $\(binds.count))")
+                }
+                binds.append(Int64(limit))
+                let limitBind = binds.count
+                let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+                let order = direction == .forwards ? "ASC" : "DESC"
+                let sql = """
+                    SELECT \(Self.eventColumns) FROM \(schema).events \(whereClause)
+                    ORDER BY position \(order) LIMIT $\(limitBind)
+                    """
+                return try await events(PostgresQuery(unsafeSQL: sql, binds: binds))
+            } catch {
+                throw Self.storeError(error, "Reading $all failed")
             }
-            if let types = filter.eventTypes {
-                binds.append(Array(types))
-                conditions.append("type = ANY($\(binds.count))")
-            }
-            if let category = filter.category {
-                binds.append(category)
-                conditions.append("category = $\(binds.count)")
-            }
-            if let prefix = filter.streamPrefix {
-                binds.append(prefix)
-                conditions.append("starts_with(stream_name, $\(binds.count))")
-            }
-            binds.append(Int64(limit))
-            let limitBind = binds.count
-            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let order = direction == .forwards ? "ASC" : "DESC"
-            let sql = """
-                SELECT \(Self.eventColumns) FROM \(schema).events \(whereClause)
-                ORDER BY position \(order) LIMIT $\(limitBind)
-                """
-            return try await events(PostgresQuery(unsafeSQL: sql, binds: binds))
-        } catch {
-            throw Self.storeError(error, "Reading $all failed")
         }
     }
 

@@ -59,6 +59,9 @@ public struct AnnalsServer: Service {
             store: store, tokens: tokens, configuration: configuration, logger: logger, metrics: metrics,
             metricsFactory: metricsFactory)
         let router = Router(context: BasicAnnalsRequestContext.self)
+        // A server span per request, continuing the client's trace (never recording the token a query
+        // may carry).
+        router.add(middleware: TracingMiddleware(redactingQueryParameters: ["access_token"]))
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: FallbackMiddleware(environment: routes.environment))
         // Hummingbird's HTTP metrics, labelled by route template, method and status; after the fallback,

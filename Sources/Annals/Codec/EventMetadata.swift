@@ -4,7 +4,7 @@ import Foundation
 /// anything else as JSON.
 ///
 /// Encoded as one flat JSON object: `{"correlationId": …, "causationId": …, "traceparent": …,
-/// "schemaVersion": 2, …custom keys}`. Unknown keys are kept in ``custom``.
+/// "tracestate": …, "schemaVersion": 2, …custom keys}`. Unknown keys are kept in ``custom``.
 public struct EventMetadata: Sendable, Hashable, Codable {
     /// Ties together everything that happened because of one request.
     public var correlationID: String?
@@ -12,6 +12,8 @@ public struct EventMetadata: Sendable, Hashable, Codable {
     public var causationID: String?
     /// A W3C trace-context `traceparent` (`00-<trace id>-<parent id>-<flags>`).
     public var traceparent: String?
+    /// The W3C trace-context `tracestate` that goes with ``traceparent`` (vendor-specific values).
+    public var tracestate: String?
     /// The version of the event's schema; absent means 1.
     public var schemaVersion: Int?
     /// Every other key.
@@ -21,12 +23,14 @@ public struct EventMetadata: Sendable, Hashable, Codable {
         correlationID: String? = nil,
         causationID: String? = nil,
         traceparent: String? = nil,
+        tracestate: String? = nil,
         schemaVersion: Int? = nil,
         custom: [String: JSONValue] = [:]
     ) {
         self.correlationID = correlationID
         self.causationID = causationID
         self.traceparent = traceparent
+        self.tracestate = tracestate
         self.schemaVersion = schemaVersion
         self.custom = custom
     }
@@ -34,6 +38,7 @@ public struct EventMetadata: Sendable, Hashable, Codable {
     static let correlationKey = "correlationId"
     static let causationKey = "causationId"
     static let traceparentKey = "traceparent"
+    static let tracestateKey = "tracestate"
     static let schemaVersionKey = "schemaVersion"
 
     private struct Key: CodingKey {
@@ -52,6 +57,7 @@ public struct EventMetadata: Sendable, Hashable, Codable {
             case Self.correlationKey: correlationID = try? container.decode(String.self, forKey: key)
             case Self.causationKey: causationID = try? container.decode(String.self, forKey: key)
             case Self.traceparentKey: traceparent = try? container.decode(String.self, forKey: key)
+            case Self.tracestateKey: tracestate = try? container.decode(String.self, forKey: key)
             case Self.schemaVersionKey: schemaVersion = try? container.decode(Int.self, forKey: key)
             default: custom[key.stringValue] = try container.decode(JSONValue.self, forKey: key)
             }
@@ -65,6 +71,7 @@ public struct EventMetadata: Sendable, Hashable, Codable {
         try container.encodeIfPresent(correlationID, forKey: Key(Self.correlationKey))
         try container.encodeIfPresent(causationID, forKey: Key(Self.causationKey))
         try container.encodeIfPresent(traceparent, forKey: Key(Self.traceparentKey))
+        try container.encodeIfPresent(tracestate, forKey: Key(Self.tracestateKey))
         try container.encodeIfPresent(schemaVersion, forKey: Key(Self.schemaVersionKey))
     }
 
@@ -80,7 +87,9 @@ public struct EventMetadata: Sendable, Hashable, Codable {
 
     /// The metadata as compact JSON (keys sorted), or empty bytes when there is nothing to say.
     public func encoded() -> Data {
-        if correlationID == nil, causationID == nil, traceparent == nil, schemaVersion == nil, custom.isEmpty {
+        if correlationID == nil, causationID == nil, traceparent == nil, tracestate == nil, schemaVersion == nil,
+            custom.isEmpty
+        {
             return Data()
         }
         let encoder = JSONEncoder()

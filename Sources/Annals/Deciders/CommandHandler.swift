@@ -1,16 +1,31 @@
 import Foundation
 import Logging
+import Metrics
+import Tracing
 
 /// Where a command comes from: its id and the ids that tie its events to what caused them.
 ///
 /// The ``CommandHandler`` copies `correlationID`, `causationID` (the command id when no cause is
-/// given) and `traceparent` into every event it records. When `commandID` is set, the events' ids are
-/// derived from it, so handling the same command twice appends nothing new (law 6).
+/// given) and the trace context into every event it records. When `commandID` is set, the events' ids
+/// are derived from it, so handling the same command twice appends nothing new (law 6).
+///
+/// **Trace context.** ``trace`` (or ``traceparent``) given here goes into the events as it is, so a
+/// command handled again writes the very same metadata and stays idempotent; ``init(causedBy:index:)``
+/// carries the causing event's. Without either, the handler writes the context of its own span
+/// (`annals.command`), which is new on every call.
 public struct CommandMetadata: Sendable, Hashable {
+    /// The command's id; events' ids are derived from it when set.
     public var commandID: UUID?
+    /// Ties together everything that happened because of one request.
     public var correlationID: String?
+    /// The id of what caused the command.
     public var causationID: String?
+    /// A W3C `traceparent` to write into the events (``trace`` wins where both name it).
     public var traceparent: String?
+    /// Trace-context fields to write into the events, as the process's instrument writes them
+    /// (``TraceFields``); empty for none.
+    public var trace: [String: String] = [:]
+    /// More metadata keys for the events.
     public var custom: [String: JSONValue]
 
     public init(
@@ -38,15 +53,21 @@ public struct CommandMetadata: Sendable, Hashable {
             causationID: event.id.uuidString,
             traceparent: metadata.traceparent
         )
+        trace = TraceFields.of(metadata)
     }
 
+    /// Whether the command names a trace context for its events.
+    var hasTrace: Bool { traceparent != nil || !trace.isEmpty }
+
     func eventMetadata() -> EventMetadata {
-        EventMetadata(
+        var metadata = EventMetadata(
             correlationID: correlationID ?? commandID?.uuidString,
             causationID: causationID ?? commandID?.uuidString,
             traceparent: traceparent,
             custom: custom
         )
+        TraceFields.write(trace, into: &metadata)
+        return metadata
     }
 }
 
@@ -117,6 +138,7 @@ public struct CommandHandler<D: Decider>: Sendable {
     /// How the handler loads and retries.
     public let configuration: Configuration
     let logger: Logger
+    private let metrics: CommandMetrics
 
     /// Creates a handler for `decider`'s aggregates in `store`; it logs conflicts and snapshot trouble
     /// to `logger` (retries at `debug`).
@@ -134,6 +156,7 @@ public struct CommandHandler<D: Decider>: Sendable {
         self.snapshotting = snapshotting
         self.configuration = configuration
         self.logger = logger
+        self.metrics = CommandMetrics(decider: String(describing: D.self))
     }
 
     /// The current state of an aggregate and the stream's last revision.
@@ -186,6 +209,33 @@ public struct CommandHandler<D: Decider>: Sendable {
         on stream: StreamName,
         metadata: CommandMetadata = CommandMetadata()
     ) async throws -> CommandResult<D> {
+        let started = ContinuousClock.now
+        do {
+            let result = try await withSpan("annals.command \(D.self)", ofKind: .internal) { span in
+                span.attributes["annals.stream"] = stream.rawValue
+                let result = try await handleAttempts(command, on: stream, metadata: metadata)
+                span.attributes["annals.attempts"] = result.attempts
+                return result
+            }
+            metrics.record(.ok, attempts: result.attempts, duration: ContinuousClock.now - started)
+            return result
+        } catch {
+            let outcome: CommandMetrics.Outcome =
+                switch error {
+                case is D.Rejection: .rejected
+                case let error as EventStoreError where error.code == .wrongExpectedRevision: .conflict
+                default: .error
+                }
+            metrics.record(outcome, attempts: nil, duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+
+    private func handleAttempts(
+        _ command: D.Command,
+        on stream: StreamName,
+        metadata: CommandMetadata
+    ) async throws -> CommandResult<D> {
         var attempt = 0
         while true {
             attempt += 1
@@ -195,7 +245,11 @@ public struct CommandHandler<D: Decider>: Sendable {
             if events.isEmpty {
                 return CommandResult(state: state, events: [], append: nil, revision: revision, attempts: attempt)
             }
-            let eventMetadata = metadata.eventMetadata()
+            var eventMetadata = metadata.eventMetadata()
+            if !metadata.hasTrace, let context = ServiceContext.current {
+                // No trace given: the events carry this command's span, so handlers of them continue it.
+                TraceFields.write(TraceFields.of(context), into: &eventMetadata)
+            }
             var data: [EventData] = []
             data.reserveCapacity(events.count)
             for (index, event) in events.enumerated() {
@@ -315,5 +369,40 @@ enum DerivedID {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The metrics of one decider's command handlers (swift-metrics, made with the bootstrapped factory):
+///
+/// | Name | Kind | Dimensions |
+/// |---|---|---|
+/// | `annals_commands_total` | counter | `decider` (its type's name), `outcome`: `ok`, `rejected`, `conflict` (attempts used up), `error` |
+/// | `annals_command_duration_seconds` | timer | `decider`: a command's handling, retries included |
+/// | `annals_command_attempts` | recorder | `decider`: attempts a command that got through took |
+struct CommandMetrics: Sendable {
+    enum Outcome: String, CaseIterable, Sendable {
+        case ok, rejected, conflict, error
+    }
+
+    private let outcomes: [Outcome: Counter]
+    private let duration: Timer
+    private let attempts: Recorder
+
+    init(decider: String) {
+        let dimensions = [("decider", decider)]
+        var outcomes: [Outcome: Counter] = [:]
+        for outcome in Outcome.allCases {
+            outcomes[outcome] = Counter(
+                label: "annals_commands_total", dimensions: dimensions + [("outcome", outcome.rawValue)])
+        }
+        self.outcomes = outcomes
+        duration = Timer(label: "annals_command_duration_seconds", dimensions: dimensions)
+        attempts = Recorder(label: "annals_command_attempts", dimensions: dimensions)
+    }
+
+    func record(_ outcome: Outcome, attempts count: Int?, duration elapsed: Duration) {
+        outcomes[outcome]?.increment()
+        duration.record(duration: elapsed)
+        if let count { attempts.record(count) }
     }
 }

@@ -59,7 +59,9 @@ public final class InMemoryEventStore: EventStore {
         to stream: StreamName,
         expecting expected: ExpectedRevision
     ) async throws -> AppendResult {
-        try appendNow(events, to: stream, expecting: expected)
+        try await withStoreSpan("annals.append", store: "memory", stream: stream) {
+            try appendNow(events, to: stream, expecting: expected)
+        }
     }
 
     /// Appends synchronously; the same as ``append(_:to:expecting:)``.
@@ -92,10 +94,12 @@ public final class InMemoryEventStore: EventStore {
         direction: ReadDirection,
         limit: Int
     ) async throws -> [RecordedEvent] {
-        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
-        let now = configuration.clock()
-        return try storage.withLock { storage throws(EventStoreError) in
-            try storage.read(stream, from: revision, direction: direction, limit: limit, now: now)
+        try await withStoreSpan("annals.read", store: "memory", stream: stream) {
+            guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+            let now = configuration.clock()
+            return try storage.withLock { storage throws(EventStoreError) in
+                try storage.read(stream, from: revision, direction: direction, limit: limit, now: now)
+            }
         }
     }
 
@@ -105,9 +109,11 @@ public final class InMemoryEventStore: EventStore {
         filter: EventFilter,
         limit: Int
     ) async throws -> [RecordedEvent] {
-        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
-        return storage.withLock { storage in
-            storage.readAll(from: position, direction: direction, filter: filter, limit: limit)
+        try await withStoreSpan("annals.read_all", store: "memory") {
+            guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+            return storage.withLock { storage in
+                storage.readAll(from: position, direction: direction, filter: filter, limit: limit)
+            }
         }
     }
 

@@ -23,6 +23,8 @@ import Metrics
 /// Each call costs a few atomic updates in the backend and never waits, so a store calls it on its
 /// append path; its cost does not grow with the number of commits (`StoreMetricsCostTests`).
 public struct StoreMetrics: Sendable {
+    /// The store's name, the `store` dimension.
+    public let store: String
     private let appends: Counter
     private let failures: Counter
     private let events: Counter
@@ -37,6 +39,7 @@ public struct StoreMetrics: Sendable {
     /// Handles for a store named `store`, made with `factory` (the bootstrapped one by default).
     public init(store: String, factory: (any MetricsFactory)? = nil) {
         let factory = factory ?? MetricsSystem.factory
+        self.store = store
         let dimensions = [("store", store)]
         appends = Counter(label: "annals_appends_total", dimensions: dimensions, factory: factory)
         failures = Counter(label: "annals_append_failures_total", dimensions: dimensions, factory: factory)
@@ -50,14 +53,16 @@ public struct StoreMetrics: Sendable {
         head = Gauge(label: "annals_head_position", dimensions: dimensions, factory: factory)
     }
 
-    /// Runs one append call and records it: its events, bytes and duration when it returns, a failure
-    /// when it throws.
+    /// Runs one append call in a span (`annals.append`) and records it: its events, bytes and duration
+    /// when it returns, a failure when it throws.
     public func measureAppend(
-        _ events: [EventData], _ append: () async throws -> AppendResult
+        _ events: [EventData], to stream: StreamName, _ append: () async throws -> AppendResult
     ) async throws -> AppendResult {
         let started = ContinuousClock.now
         do {
-            let result = try await append()
+            let result = try await withStoreSpan("annals.append", store: store, stream: stream) {
+                try await append()
+            }
             appended(events, result: result, duration: ContinuousClock.now - started)
             return result
         } catch {

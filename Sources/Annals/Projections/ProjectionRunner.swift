@@ -1,5 +1,8 @@
+import Instrumentation
 import Logging
+import Metrics
 import ServiceLifecycle
+import Tracing
 
 /// Runs a ``Projection``: resumes from its checkpoint, applies history and then live events, and saves
 /// the checkpoint as it goes. A ServiceLifecycle `Service`: add it to a `ServiceGroup`, or call
@@ -27,6 +30,8 @@ public struct ProjectionRunner<P: Projection>: Service {
     public let checkpoints: any CheckpointStore
     public let configuration: Configuration
     let logger: Logger
+    /// `annals_projection_events_total{projection}`: events applied (process managers included).
+    private let applied: Counter
 
     public init(
         projection: P,
@@ -38,6 +43,7 @@ public struct ProjectionRunner<P: Projection>: Service {
         self.projection = projection
         self.store = store
         self.checkpoints = checkpoints
+        self.applied = Counter(label: "annals_projection_events_total", dimensions: [("projection", projection.name)])
         self.configuration = configuration
         self.logger = logger
     }
@@ -50,7 +56,7 @@ public struct ProjectionRunner<P: Projection>: Service {
             var pending = 0
             var last: UInt64?
             for try await event in store.subscribe(to: projection.target, from: start) {
-                try await projection.apply(event)
+                try await apply(event)
                 last = projection.target.checkpoint(of: event)
                 pending += 1
                 if pending >= configuration.checkpointEvery, let value = last {
@@ -65,6 +71,26 @@ public struct ProjectionRunner<P: Projection>: Service {
         }
     }
 
+    /// Applies one event in a span (`annals.projection <name>`, kind consumer) that continues the trace
+    /// the event's metadata carries, so the commands a process manager issues join the request's trace.
+    private func apply(_ event: RecordedEvent) async throws {
+        defer { applied.increment() }
+        let instrument = InstrumentationSystem.instrument
+        // Reading the metadata costs a JSON decode per event: only when something traces.
+        guard !(instrument is NoOpInstrument), !(instrument is NoOpTracer), !event.metadata.isEmpty else {
+            try await withSpan("annals.projection \(projection.name)", ofKind: .consumer) { _ in
+                try await projection.apply(event)
+            }
+            return
+        }
+        let parent = TraceFields.context(of: EventMetadata(decoding: event.metadata)) ?? .current ?? .topLevel
+        try await withSpan("annals.projection \(projection.name)", context: parent, ofKind: .consumer) { span in
+            span.attributes["annals.stream"] = event.stream.rawValue
+            span.attributes["annals.event_type"] = event.type
+            try await projection.apply(event)
+        }
+    }
+
     /// Applies every event after the checkpoint up to the current end, saves the checkpoint, and returns
     /// how many events were applied.
     @discardableResult
@@ -74,7 +100,7 @@ public struct ProjectionRunner<P: Projection>: Service {
         while true {
             let page = try await readPage(after: cursor)
             for event in page {
-                try await projection.apply(event)
+                try await apply(event)
                 cursor = projection.target.checkpoint(of: event)
                 applied += 1
                 if applied % configuration.checkpointEvery == 0, let cursor {

@@ -249,7 +249,7 @@ public final class FileEventStore: EventStore {
         to stream: StreamName,
         expecting expected: ExpectedRevision
     ) async throws -> AppendResult {
-        try await metrics.measureAppend(events) {
+        try await metrics.measureAppend(events, to: stream) {
             try configuration.limits.check(events, stream: stream)
             try checkOpen()
             return try await withCheckedThrowingContinuation { continuation in
@@ -340,41 +340,43 @@ public final class FileEventStore: EventStore {
         direction: ReadDirection,
         limit: Int
     ) async throws -> [RecordedEvent] {
-        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
-        try checkNotClosed()
-        let now = configuration.clock()
-        var result: [RecordedEvent] = []
-        var cursor = revision
-        while true {
-            // Copy a chunk of (revision, position, location) out of the lock.
-            let (chunk, metadata, segments) = try engine.withLock { state throws(EventStoreError) in
-                let (positions, metadata, reversed) = try state.table.streamPositions(
-                    stream,
-                    from: cursor,
-                    direction: direction
-                )
-                let indices =
-                    reversed
-                    ? Array(positions.indices.reversed().prefix(Self.readChunk))
-                    : Array(positions.indices.prefix(Self.readChunk))
-                let chunk = indices.map { (UInt64($0), positions[$0], state.locations[Int(positions[$0])]) }
-                return (chunk, metadata, state.segments)
-            }
-            guard limit > 0, let last = chunk.last else { return result }
-            var loader = EventLoader(io: io, segments: segments, storeID: storeID)
-            for (_, position, location) in chunk {
-                let event = try loader.event(at: position, location: location)
-                if metadata.isWithinMaxAge(recordedAt: event.recordedAt, now: now) {
-                    result.append(event)
-                    if result.count == limit { return result }
+        try await withStoreSpan("annals.read", store: "file", stream: stream) {
+            guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+            try checkNotClosed()
+            let now = configuration.clock()
+            var result: [RecordedEvent] = []
+            var cursor = revision
+            while true {
+                // Copy a chunk of (revision, position, location) out of the lock.
+                let (chunk, metadata, segments) = try engine.withLock { state throws(EventStoreError) in
+                    let (positions, metadata, reversed) = try state.table.streamPositions(
+                        stream,
+                        from: cursor,
+                        direction: direction
+                    )
+                    let indices =
+                        reversed
+                        ? Array(positions.indices.reversed().prefix(Self.readChunk))
+                        : Array(positions.indices.prefix(Self.readChunk))
+                    let chunk = indices.map { (UInt64($0), positions[$0], state.locations[Int(positions[$0])]) }
+                    return (chunk, metadata, state.segments)
                 }
-            }
-            guard chunk.count == Self.readChunk else { return result }
-            switch direction {
-            case .forwards: cursor = StreamRevision(last.0 + 1)
-            case .backwards:
-                guard last.0 > 0 else { return result }
-                cursor = StreamRevision(last.0 - 1)
+                guard limit > 0, let last = chunk.last else { return result }
+                var loader = EventLoader(io: io, segments: segments, storeID: storeID)
+                for (_, position, location) in chunk {
+                    let event = try loader.event(at: position, location: location)
+                    if metadata.isWithinMaxAge(recordedAt: event.recordedAt, now: now) {
+                        result.append(event)
+                        if result.count == limit { return result }
+                    }
+                }
+                guard chunk.count == Self.readChunk else { return result }
+                switch direction {
+                case .forwards: cursor = StreamRevision(last.0 + 1)
+                case .backwards:
+                    guard last.0 > 0 else { return result }
+                    cursor = StreamRevision(last.0 - 1)
+                }
             }
         }
     }
@@ -389,37 +391,39 @@ public final class FileEventStore: EventStore {
         filter: EventFilter,
         limit: Int
     ) async throws -> [RecordedEvent] {
-        guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
-        try checkNotClosed()
-        var result: [RecordedEvent] = []
-        var cursor = position
-        while limit > 0 {
-            let (chunk, segments) = engine.withLock { state in
-                var chunk: [(UInt64, UInt64)] = []
-                state.table.allPositions(from: cursor, direction: direction, filter: filter).visit { position in
-                    chunk.append((position, state.locations[Int(position)]))
-                    return chunk.count < Self.readChunk
+        try await withStoreSpan("annals.read_all", store: "file") {
+            guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A read limit must not be negative.") }
+            try checkNotClosed()
+            var result: [RecordedEvent] = []
+            var cursor = position
+            while limit > 0 {
+                let (chunk, segments) = engine.withLock { state in
+                    var chunk: [(UInt64, UInt64)] = []
+                    state.table.allPositions(from: cursor, direction: direction, filter: filter).visit { position in
+                        chunk.append((position, state.locations[Int(position)]))
+                        return chunk.count < Self.readChunk
+                    }
+                    return (chunk, state.segments)
                 }
-                return (chunk, state.segments)
-            }
-            guard let last = chunk.last else { return result }
-            var loader = EventLoader(io: io, segments: segments, storeID: storeID)
-            for (position, location) in chunk {
-                let event = try loader.event(at: position, location: location)
-                if filter.isEmpty || filter.matches(event) {
-                    result.append(event)
-                    if result.count == limit { return result }
+                guard let last = chunk.last else { return result }
+                var loader = EventLoader(io: io, segments: segments, storeID: storeID)
+                for (position, location) in chunk {
+                    let event = try loader.event(at: position, location: location)
+                    if filter.isEmpty || filter.matches(event) {
+                        result.append(event)
+                        if result.count == limit { return result }
+                    }
+                }
+                guard chunk.count == Self.readChunk else { return result }
+                switch direction {
+                case .forwards: cursor = Position(last.0 + 1)
+                case .backwards:
+                    guard last.0 > 0 else { return result }
+                    cursor = Position(last.0 - 1)
                 }
             }
-            guard chunk.count == Self.readChunk else { return result }
-            switch direction {
-            case .forwards: cursor = Position(last.0 + 1)
-            case .backwards:
-                guard last.0 > 0 else { return result }
-                cursor = Position(last.0 - 1)
-            }
+            return result
         }
-        return result
     }
 
     /// What the index knows of `stream`, counting durable events only; nil for a stream never written.

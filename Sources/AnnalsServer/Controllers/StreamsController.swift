@@ -36,7 +36,14 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
         let expected = try AnnalsEnvironment.expectedRevision(request)
         try AnnalsEnvironment.requireJSON(request)
         let body = try await environment.collect(request)
-        let events = try WireFormat.decodeEvents(body, maxDepth: configuration.maximumJSONDepth)
+        var events = try WireFormat.decodeEvents(body, maxDepth: configuration.maximumJSONDepth)
+        // The request's trace context goes into the events, so their handlers continue its trace.
+        let trace = TraceHeaders.fields(of: request.headers)
+        if !trace.isEmpty {
+            for index in events.indices {
+                events[index].metadata = TraceHeaders.merge(trace, into: events[index].metadata)
+            }
+        }
         let started = ContinuousClock.now
         let result = try await store.append(events, to: stream, expecting: expected)
         let elapsed = ContinuousClock.now - started
