@@ -18,6 +18,15 @@ let package = Package(
         .executable(name: "readme-example", targets: ["ReadmeExample"]),
         .executable(name: "embedded-server-example", targets: ["EmbeddedServerExample"]),
     ],
+    traits: [
+        .trait(
+            name: "Postgres", description: "annals serve --postgres and the other commands' --postgres (postgres-nio)."),
+        .trait(name: "TLS", description: "annals serve --tls-cert and --tls-key (HummingbirdTLS, NIOSSL)."),
+        .trait(
+            name: "Client",
+            description: "The commands' --server URL and bench --server (AnnalsClient, AsyncHTTPClient)."),
+        .default(enabledTraits: []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -76,10 +85,8 @@ let package = Package(
             dependencies: [
                 "Annals", "AnnalsWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -108,11 +115,19 @@ let package = Package(
             dependencies: [
                 "Annals",
                 "AnnalsFileStore",
-                "AnnalsPostgres",
                 "AnnalsServer",
-                "AnnalsClient",
                 "AnnalsWire",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // What `annals serve` on the file store does not need is behind a trait, so the README's
+                // first `swift run annals serve` compiles neither TLS nor the PostgreSQL driver nor an
+                // HTTP client (docs/DESIGN.md §10, the cold build).
+                .target(name: "AnnalsPostgres", condition: .when(traits: ["Postgres"])),
+                .product(name: "PostgresNIO", package: "postgres-nio", condition: .when(traits: ["Postgres"])),
+                .target(name: "AnnalsClient", condition: .when(traits: ["Client"])),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Client"])),
+                .product(name: "HummingbirdTLS", package: "hummingbird", condition: .when(traits: ["TLS"])),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -164,6 +179,7 @@ let package = Package(
                 "Annals", "AnnalsTesting", "AnnalsServer", "AnnalsClient", "AnnalsWire", "AnnalsCLI",
                 "AnnalsTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,77 +1,82 @@
 import Annals
-import AnnalsClient
-import AsyncHTTPClient
 import Foundation
+
+#if Client
+    import AnnalsClient
+    import AsyncHTTPClient
+#endif
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-extension BenchScenarios {
-    /// Runs `annals serve` — this very binary, as a child process, the composition users run — on a fresh
-    /// file store in `directory`, and measures it through `RemoteEventStore`: one client appending one
-    /// event at a time, 64 concurrent clients, SSE delivery latency, and (with `soak`) a long run.
-    func overHTTP(directory: String, soak: SoakScenario?) async throws -> BenchResults.HTTPResults {
-        let server = try await ServedChild.start(data: directory)
-        do {
-            let results = try await overHTTP(server)
-            var soakResult: SoakScenario.Result?
-            if let soak {
-                // A server of its own: the soak's first tenth must not inherit the scenarios' events.
-                let soakServer = try await ServedChild.start(data: directory + "-soak")
-                do {
-                    soakResult = try await soak.run(
-                        url: soakServer.url, token: soakServer.token, serverPID: soakServer.pid)
-                } catch {
+#if Client
+    extension BenchScenarios {
+        /// Runs `annals serve` — this very binary, as a child process, the composition users run — on a fresh
+        /// file store in `directory`, and measures it through `RemoteEventStore`: one client appending one
+        /// event at a time, 64 concurrent clients, SSE delivery latency, and (with `soak`) a long run.
+        func overHTTP(directory: String, soak: SoakScenario?) async throws -> BenchResults.HTTPResults {
+            let server = try await ServedChild.start(data: directory)
+            do {
+                let results = try await overHTTP(server)
+                var soakResult: SoakScenario.Result?
+                if let soak {
+                    // A server of its own: the soak's first tenth must not inherit the scenarios' events.
+                    let soakServer = try await ServedChild.start(data: directory + "-soak")
+                    do {
+                        soakResult = try await soak.run(
+                            url: soakServer.url, token: soakServer.token, serverPID: soakServer.pid)
+                    } catch {
+                        await soakServer.stop()
+                        throw error
+                    }
                     await soakServer.stop()
-                    throw error
                 }
-                await soakServer.stop()
+                await server.stop()
+                var combined = results
+                combined.soak = soakResult
+                return combined
+            } catch {
+                await server.stop()
+                throw error
             }
-            await server.stop()
-            var combined = results
-            combined.soak = soakResult
-            return combined
-        } catch {
-            await server.stop()
-            throw error
+        }
+
+        private func overHTTP(_ server: ServedChild) async throws -> BenchResults.HTTPResults {
+            var client = HTTPClient.Configuration()
+            client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 80)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
+            do {
+                let remote = try RemoteEventStore(url: server.url, token: server.token, client: http)
+                var usage = ProcessUsage.of(server.pid)
+                let single = try await singleAppends(on: remote)
+                let singleCPU = Self.cpuPerRequest(server, since: &usage, requests: single.eventsPerSecond * seconds)
+                let concurrent = try await concurrent(remote, writers: 64)
+                let concurrentCPU = Self.cpuPerRequest(
+                    server, since: &usage, requests: concurrent.eventsPerSecond * seconds)
+                let (p50, p99) = try await subscriptionLatency(on: remote, samples: 300)
+                try await http.shutdown()
+                return BenchResults.HTTPResults(
+                    singleAppends: single, concurrentAppends: concurrent, subscriptionP50Microseconds: p50,
+                    subscriptionP99Microseconds: p99, singleAppendServerCPUMicroseconds: singleCPU,
+                    concurrentAppendServerCPUMicroseconds: concurrentCPU)
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+        }
+
+        /// The server's CPU time since `usage` per request (and `usage` moved on to now).
+        private static func cpuPerRequest(_ server: ServedChild, since usage: inout ProcessUsage?, requests: Double)
+            -> Double?
+        {
+            let now = ProcessUsage.of(server.pid)
+            defer { usage = now }
+            guard let before = usage, let now, requests > 0 else { return nil }
+            return (now.cpuSeconds - before.cpuSeconds) * 1e6 / requests
         }
     }
-
-    private func overHTTP(_ server: ServedChild) async throws -> BenchResults.HTTPResults {
-        var client = HTTPClient.Configuration()
-        client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 80)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
-        do {
-            let remote = try RemoteEventStore(url: server.url, token: server.token, client: http)
-            var usage = ProcessUsage.of(server.pid)
-            let single = try await singleAppends(on: remote)
-            let singleCPU = Self.cpuPerRequest(server, since: &usage, requests: single.eventsPerSecond * seconds)
-            let concurrent = try await concurrent(remote, writers: 64)
-            let concurrentCPU = Self.cpuPerRequest(
-                server, since: &usage, requests: concurrent.eventsPerSecond * seconds)
-            let (p50, p99) = try await subscriptionLatency(on: remote, samples: 300)
-            try await http.shutdown()
-            return BenchResults.HTTPResults(
-                singleAppends: single, concurrentAppends: concurrent, subscriptionP50Microseconds: p50,
-                subscriptionP99Microseconds: p99, singleAppendServerCPUMicroseconds: singleCPU,
-                concurrentAppendServerCPUMicroseconds: concurrentCPU)
-        } catch {
-            try? await http.shutdown()
-            throw error
-        }
-    }
-
-    /// The server's CPU time since `usage` per request (and `usage` moved on to now).
-    private static func cpuPerRequest(_ server: ServedChild, since usage: inout ProcessUsage?, requests: Double)
-        -> Double?
-    {
-        let now = ProcessUsage.of(server.pid)
-        defer { usage = now }
-        guard let before = usage, let now, requests > 0 else { return nil }
-        return (now.cpuSeconds - before.cpuSeconds) * 1e6 / requests
-    }
-}
+#endif
 
 /// `annals serve` started from this binary as a child process, on a fresh data directory and a free port:
 /// its URL and the first admin token, both read from what it prints.

@@ -1,7 +1,10 @@
 import Annals
-import AnnalsClient
-import AsyncHTTPClient
 import Foundation
+
+#if Client
+    import AnnalsClient
+    import AsyncHTTPClient
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -80,186 +83,193 @@ struct SoakScenario {
         var microseconds: Float
     }
 
-    /// Runs against the server at `url`; `serverPID` names its process, for memory and CPU.
-    ///
-    /// The appenders' pool holds `connections` connections; the operator has a client of its own, so
-    /// its subscription never takes a connection the appenders wait for (with one connection, the
-    /// subscription waited for an append that waited for the subscription's connection).
-    func run(url: String, token: String, serverPID: pid_t?) async throws -> Result {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let operatorClient = HTTPClient(eventLoopGroupProvider: .singleton)
-        let outcome: Swift.Result<SoakScenario.Result, any Error>
-        do {
-            outcome = .success(
-                try await run(
-                    on: try RemoteEventStore(url: url, token: token, client: client),
-                    admin: Operator(client: operatorClient, url: url, token: token), serverPID: serverPID))
-        } catch {
-            outcome = .failure(error)
-        }
-        try? await operatorClient.shutdown()
-        try? await client.shutdown()
-        return try outcome.get()
-    }
-
-    private func run(on store: RemoteEventStore, admin: Operator, serverPID: pid_t?) async throws -> Result {
-        let clock = ContinuousClock()
-        let tenth = seconds / 10
-        let start = clock.now
-        let end = start.advanced(by: .seconds(seconds))
-        // The server's CPU time and memory at the four edges of the two tenths measured.
-        let edges = [0, tenth, seconds - tenth, seconds]
-        async let usage: [ProcessUsage?] = {
-            var readings: [ProcessUsage?] = []
-            for edge in edges {
-                try? await clock.sleep(until: start.advanced(by: .seconds(edge)))
-                readings.append(serverPID.flatMap(ProcessUsage.of))
+    #if Client
+        /// Runs against the server at `url`; `serverPID` names its process, for memory and CPU.
+        ///
+        /// The appenders' pool holds `connections` connections; the operator has a client of its own, so
+        /// its subscription never takes a connection the appenders wait for (with one connection, the
+        /// subscription waited for an append that waited for the subscription's connection).
+        func run(url: String, token: String, serverPID: pid_t?) async throws -> Result {
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool = .init(
+                idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let operatorClient = HTTPClient(eventLoopGroupProvider: .singleton)
+            let outcome: Swift.Result<SoakScenario.Result, any Error>
+            do {
+                outcome = .success(
+                    try await run(
+                        on: try RemoteEventStore(url: url, token: token, client: client),
+                        admin: Operator(client: operatorClient, url: url, token: token), serverPID: serverPID))
+            } catch {
+                outcome = .failure(error)
             }
-            return readings
-        }()
-        async let operatorRounds = admin.run(start: start, until: end, tenth: tenth)
-        let (samples, failures) = try await withThrowingTaskGroup(of: ([Sample], Int).self) { group in
-            for connection in 0..<connections {
-                group.addTask {
-                    var samples: [Sample] = []
-                    samples.reserveCapacity(Int(min(seconds, 3_600) * 500))
-                    var failures = 0
-                    var failuresInARow = 0
-                    var count = 0
-                    while clock.now < end {
-                        let stream = try StreamName("soak-\(connection)-\(count / 100)")
-                        count += 1
-                        let began = clock.now
-                        do {
-                            _ = try await store.append([BenchScenarios.event()], to: stream, expecting: .any)
-                            failuresInARow = 0
-                        } catch {
-                            failures += 1
-                            failuresInARow += 1
-                            if failuresInARow >= 100 { throw error }
-                            continue
+            try? await operatorClient.shutdown()
+            try? await client.shutdown()
+            return try outcome.get()
+        }
+
+        private func run(on store: RemoteEventStore, admin: Operator, serverPID: pid_t?) async throws -> Result {
+            let clock = ContinuousClock()
+            let tenth = seconds / 10
+            let start = clock.now
+            let end = start.advanced(by: .seconds(seconds))
+            // The server's CPU time and memory at the four edges of the two tenths measured.
+            let edges = [0, tenth, seconds - tenth, seconds]
+            async let usage: [ProcessUsage?] = {
+                var readings: [ProcessUsage?] = []
+                for edge in edges {
+                    try? await clock.sleep(until: start.advanced(by: .seconds(edge)))
+                    readings.append(serverPID.flatMap(ProcessUsage.of))
+                }
+                return readings
+            }()
+            async let operatorRounds = admin.run(start: start, until: end, tenth: tenth)
+            let (samples, failures) = try await withThrowingTaskGroup(of: ([Sample], Int).self) { group in
+                for connection in 0..<connections {
+                    group.addTask {
+                        var samples: [Sample] = []
+                        samples.reserveCapacity(Int(min(seconds, 3_600) * 500))
+                        var failures = 0
+                        var failuresInARow = 0
+                        var count = 0
+                        while clock.now < end {
+                            let stream = try StreamName("soak-\(connection)-\(count / 100)")
+                            count += 1
+                            let began = clock.now
+                            do {
+                                _ = try await store.append([BenchScenarios.event()], to: stream, expecting: .any)
+                                failuresInARow = 0
+                            } catch {
+                                failures += 1
+                                failuresInARow += 1
+                                if failuresInARow >= 100 { throw error }
+                                continue
+                            }
+                            let answered = clock.now
+                            samples.append(
+                                Sample(
+                                    answered: Float(start.duration(to: answered).seconds),
+                                    microseconds: Float(began.duration(to: answered).microseconds)))
                         }
-                        let answered = clock.now
-                        samples.append(
-                            Sample(
-                                answered: Float(start.duration(to: answered).seconds),
-                                microseconds: Float(began.duration(to: answered).microseconds)))
+                        return (samples, failures)
                     }
-                    return (samples, failures)
+                }
+                return try await group.reduce(into: ([Sample](), 0)) {
+                    $0.0 += $1.0
+                    $0.1 += $1.1
                 }
             }
-            return try await group.reduce(into: ([Sample](), 0)) {
-                $0.0 += $1.0
-                $0.1 += $1.1
-            }
-        }
-        let readings = await usage
-        let rounds = try await operatorRounds
-        let liveAtEnd = try await admin.liveSubscriptions()
+            let readings = await usage
+            let rounds = try await operatorRounds
+            let liveAtEnd = try await admin.liveSubscriptions()
 
-        func measure(_ range: Range<Double>, from before: ProcessUsage?, to after: ProcessUsage?) -> Tenth {
-            let inside = samples.filter { range.contains(Double($0.answered)) }
-            let latencies = inside.map { Double($0.microseconds) }
-            var cpu: Double?
-            if let before, let after, !inside.isEmpty {
-                cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(inside.count)
-            }
-            let operatorRounds = rounds.rounds.filter { range.contains($0.started) }.map(\.milliseconds)
-            return Tenth(
-                requestsPerSecond: Double(inside.count) / tenth,
-                p50Microseconds: percentile(latencies, 0.5),
-                p99Microseconds: percentile(latencies, 0.99),
-                serverResidentBytes: after?.residentBytes,
-                serverCPUMicrosecondsPerRequest: cpu,
-                operatorRoundMilliseconds: operatorRounds.isEmpty ? nil : percentile(operatorRounds, 0.5),
-                metricsBytes: range.lowerBound == 0 ? rounds.metricsBytesFirst : rounds.metricsBytesLast)
-        }
-        return Result(
-            seconds: seconds, connections: connections, requests: samples.count, failures: failures,
-            subscriptionsOpened: rounds.rounds.count, liveSubscriptionsAtEnd: liveAtEnd,
-            first: measure(0..<tenth, from: readings[0], to: readings[1]),
-            last: measure((seconds - tenth)..<(seconds + 1), from: readings[2], to: readings[3]))
-    }
-}
-
-/// The soak's operator: once a second, a subscription that waits for one live event and is closed, then
-/// the reads the admin page polls (`/stats`, `/streams`) and a monitoring system's (`/health`, `/metrics`).
-struct Operator: Sendable {
-    let client: HTTPClient
-    let url: String
-    let token: String
-
-    struct Round: Sendable {
-        /// Seconds from the start of the soak.
-        var started: Double
-        var milliseconds: Double
-    }
-
-    struct Rounds: Sendable {
-        var rounds: [Round] = []
-        var metricsBytesFirst: Int?
-        var metricsBytesLast: Int?
-    }
-
-    func run(start: ContinuousClock.Instant, until end: ContinuousClock.Instant, tenth: Double) async throws -> Rounds {
-        let store = try RemoteEventStore(url: url, token: token, client: client)
-        let clock = ContinuousClock()
-        var result = Rounds()
-        var next = start
-        while clock.now < end {
-            try? await clock.sleep(until: next)
-            next = next.advanced(by: .seconds(1))
-            let began = clock.now
-            guard began < end else { break }
-            // Opened, fed one live event by the appenders, and closed. The appenders stop at `end`: a
-            // round begun just before it waits no longer than a few seconds after it for that event.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    var iterator = store.subscribe(to: .category("soak"), from: .end).makeAsyncIterator()
-                    _ = try await iterator.next()
+            func measure(_ range: Range<Double>, from before: ProcessUsage?, to after: ProcessUsage?) -> Tenth {
+                let inside = samples.filter { range.contains(Double($0.answered)) }
+                let latencies = inside.map { Double($0.microseconds) }
+                var cpu: Double?
+                if let before, let after, !inside.isEmpty {
+                    cpu = (after.cpuSeconds - before.cpuSeconds) * 1e6 / Double(inside.count)
                 }
-                group.addTask { try await clock.sleep(until: end.advanced(by: .seconds(5))) }
-                try await group.next()
-                group.cancelAll()
+                let operatorRounds = rounds.rounds.filter { range.contains($0.started) }.map(\.milliseconds)
+                return Tenth(
+                    requestsPerSecond: Double(inside.count) / tenth,
+                    p50Microseconds: percentile(latencies, 0.5),
+                    p99Microseconds: percentile(latencies, 0.99),
+                    serverResidentBytes: after?.residentBytes,
+                    serverCPUMicrosecondsPerRequest: cpu,
+                    operatorRoundMilliseconds: operatorRounds.isEmpty ? nil : percentile(operatorRounds, 0.5),
+                    metricsBytes: range.lowerBound == 0 ? rounds.metricsBytesFirst : rounds.metricsBytesLast)
             }
-            for path in ["/stats", "/streams?limit=500", "/health"] { _ = try await get(path) }
-            let metrics = try await get("/metrics")
-            let started = start.duration(to: began).seconds
-            result.rounds.append(Round(started: started, milliseconds: began.duration(to: clock.now).seconds * 1000))
-            if started < tenth { result.metricsBytesFirst = metrics.count }
-            result.metricsBytesLast = metrics.count
+            return Result(
+                seconds: seconds, connections: connections, requests: samples.count, failures: failures,
+                subscriptionsOpened: rounds.rounds.count, liveSubscriptionsAtEnd: liveAtEnd,
+                first: measure(0..<tenth, from: readings[0], to: readings[1]),
+                last: measure((seconds - tenth)..<(seconds + 1), from: readings[2], to: readings[3]))
         }
-        return result
-    }
-
-    /// `annals_subscriptions_live` from `/metrics`, once every subscription the operator closed has had a
-    /// moment to end on the server (a closed connection is noticed asynchronously).
-    func liveSubscriptions() async throws -> Int? {
-        var live: Int?
-        for _ in 0..<50 {
-            let metrics = String(decoding: try await get("/metrics"), as: UTF8.self)
-            live = metrics.split(separator: "\n").first { $0.hasPrefix("annals_subscriptions_live ") }
-                .flatMap { Int($0.split(separator: " ").last ?? "") }
-            if live == 0 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return live
-    }
-
-    private func get(_ path: String) async throws -> [UInt8] {
-        var request = HTTPClientRequest(url: url + path)
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        let response = try await client.execute(request, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 64 << 20)
-        guard response.status == .ok else {
-            throw EventStoreError(.unavailable, "GET \(path) answered \(response.status.code).")
-        }
-        return Array(body.readableBytesView)
-    }
+    #endif
 }
+
+#if Client
+    /// The soak's operator: once a second, a subscription that waits for one live event and is closed, then
+    /// the reads the admin page polls (`/stats`, `/streams`) and a monitoring system's (`/health`, `/metrics`).
+    struct Operator: Sendable {
+        let client: HTTPClient
+        let url: String
+        let token: String
+
+        struct Round: Sendable {
+            /// Seconds from the start of the soak.
+            var started: Double
+            var milliseconds: Double
+        }
+
+        struct Rounds: Sendable {
+            var rounds: [Round] = []
+            var metricsBytesFirst: Int?
+            var metricsBytesLast: Int?
+        }
+
+        func run(start: ContinuousClock.Instant, until end: ContinuousClock.Instant, tenth: Double) async throws
+            -> Rounds
+        {
+            let store = try RemoteEventStore(url: url, token: token, client: client)
+            let clock = ContinuousClock()
+            var result = Rounds()
+            var next = start
+            while clock.now < end {
+                try? await clock.sleep(until: next)
+                next = next.advanced(by: .seconds(1))
+                let began = clock.now
+                guard began < end else { break }
+                // Opened, fed one live event by the appenders, and closed. The appenders stop at `end`: a
+                // round begun just before it waits no longer than a few seconds after it for that event.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        var iterator = store.subscribe(to: .category("soak"), from: .end).makeAsyncIterator()
+                        _ = try await iterator.next()
+                    }
+                    group.addTask { try await clock.sleep(until: end.advanced(by: .seconds(5))) }
+                    try await group.next()
+                    group.cancelAll()
+                }
+                for path in ["/stats", "/streams?limit=500", "/health"] { _ = try await get(path) }
+                let metrics = try await get("/metrics")
+                let started = start.duration(to: began).seconds
+                result.rounds.append(
+                    Round(started: started, milliseconds: began.duration(to: clock.now).seconds * 1000))
+                if started < tenth { result.metricsBytesFirst = metrics.count }
+                result.metricsBytesLast = metrics.count
+            }
+            return result
+        }
+
+        /// `annals_subscriptions_live` from `/metrics`, once every subscription the operator closed has had a
+        /// moment to end on the server (a closed connection is noticed asynchronously).
+        func liveSubscriptions() async throws -> Int? {
+            var live: Int?
+            for _ in 0..<50 {
+                let metrics = String(decoding: try await get("/metrics"), as: UTF8.self)
+                live = metrics.split(separator: "\n").first { $0.hasPrefix("annals_subscriptions_live ") }
+                    .flatMap { Int($0.split(separator: " ").last ?? "") }
+                if live == 0 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return live
+        }
+
+        private func get(_ path: String) async throws -> [UInt8] {
+            var request = HTTPClientRequest(url: url + path)
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 64 << 20)
+            guard response.status == .ok else {
+                throw EventStoreError(.unavailable, "GET \(path) answered \(response.status.code).")
+            }
+            return Array(body.readableBytesView)
+        }
+    }
+#endif
 
 /// A process's CPU time and resident memory, read from `/proc`.
 struct ProcessUsage: Sendable {

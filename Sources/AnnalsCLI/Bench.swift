@@ -1,6 +1,5 @@
 import Annals
 import AnnalsFileStore
-import AnnalsPostgres
 import ArgumentParser
 import Foundation
 import Synchronization
@@ -65,8 +64,12 @@ extension AnnalsCommand {
                 throw ValidationError("--store must be file, memory or postgres.")
             }
             if store == "postgres" {
-                try await runPostgres()
-                return
+                #if Postgres
+                    try await runPostgres()
+                    return
+                #else
+                    throw Traits.missing("PostgreSQL", trait: "Postgres")
+                #endif
             }
             guard seconds > 0, seconds <= 600, recoveryEvents >= 0 else {
                 throw ValidationError("--seconds must be in (0, 600] and --recovery-events not negative.")
@@ -105,9 +108,13 @@ extension AnnalsCommand {
                 }
             }
             if server {
-                results.http = try await scenarios.overHTTP(
-                    directory: directory + "/server",
-                    soak: soak.map { SoakScenario(seconds: $0, connections: soakConnections) })
+                #if Client
+                    results.http = try await scenarios.overHTTP(
+                        directory: directory + "/server",
+                        soak: soak.map { SoakScenario(seconds: $0, connections: soakConnections) })
+                #else
+                    throw Traits.missing("the HTTP client (bench --server)", trait: "Client")
+                #endif
             }
             results.probeAfter = try FlushProbe.run(directory: directory, seconds: min(seconds, 2))
             if json {

@@ -1,11 +1,16 @@
 import Annals
-import AnnalsClient
 import AnnalsFileStore
-import AnnalsPostgres
 import AnnalsWire
 import ArgumentParser
 import Foundation
 import Logging
+
+#if Client
+    import AnnalsClient
+#endif
+#if Postgres
+    import AnnalsPostgres
+#endif
 
 /// Where a command finds its store: a server, PostgreSQL, or a file store's data directory.
 struct StoreOptions: ParsableArguments {
@@ -39,11 +44,23 @@ struct StoreOptions: ParsableArguments {
     func withStore<R: Sendable>(_ body: @Sendable (any EventStore) async throws -> R) async throws -> R {
         switch try StoreChoice.resolve(server: server, token: token, postgres: postgres, data: data) {
         case .server(let url, let token):
-            return try await body(try RemoteEventStore(url: url, token: token))
+            #if Client
+                return try await body(try RemoteEventStore(url: url, token: token))
+            #else
+                _ = (url, token)
+                throw Traits.missing("the HTTP client (--server)", trait: "Client")
+            #endif
         case .postgres(let url):
-            var configuration = PostgresEventStore.Configuration()
-            configuration.logger.logLevel = logLevel
-            return try await PostgresEventStore.withStore(url: url, configuration: configuration) { try await body($0) }
+            #if Postgres
+                var configuration = PostgresEventStore.Configuration()
+                configuration.logger.logLevel = logLevel
+                return try await PostgresEventStore.withStore(url: url, configuration: configuration) {
+                    try await body($0)
+                }
+            #else
+                _ = url
+                throw Traits.missing("PostgreSQL", trait: "Postgres")
+            #endif
         case .data(let directory):
             return try await explainingLock {
                 try await FileEventStore.withStore(at: directory, configuration: configuration) {

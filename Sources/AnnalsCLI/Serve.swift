@@ -1,12 +1,15 @@
 import Annals
 import AnnalsFileStore
-import AnnalsPostgres
 import AnnalsServer
 import AnnalsWire
 import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+
+#if Postgres
+    import AnnalsPostgres
+#endif
 
 /// Environment variables the commands read when an option is not given.
 enum ServerEnvironment {
@@ -115,22 +118,36 @@ extension AnnalsCommand {
                 var logger = Logger(label: "annals.server")
                 logger.logLevel = level
                 let scheme = configuration.tlsCertificatePath == nil ? "http" : "https"
+                var transport: ServerTransport?
+                if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+                    #if TLS
+                        transport = try TLSTransport.make(certificate: certificate, key: key)
+                    #else
+                        _ = (certificate, key)
+                        throw Traits.missing("TLS", trait: "TLS")
+                    #endif
+                }
                 // Before the store opens: it makes its metric handles from the bootstrapped factory.
                 let metrics = ServeMetrics.shared
-                let (serverConfiguration, serverLogger) = (configuration, logger)
+                let (serverConfiguration, serverLogger, serverTransport) = (configuration, logger, transport)
 
                 let choice = try StoreChoice.resolve(
                     server: nil, token: nil, postgres: postgres, data: data, acceptsServer: false)
                 if case .postgres(let url) = choice {
-                    var storeConfiguration = PostgresEventStore.Configuration()
-                    storeConfiguration.logger.logLevel = max(level, .notice)
-                    try await PostgresEventStore.withStore(url: url, configuration: storeConfiguration) { store in
-                        let tokens = try await PostgresTokenRegistry.make(for: store)
-                        try await Self.serve(
-                            store: store, tokens: tokens, configuration: serverConfiguration, logger: serverLogger,
-                            describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme,
-                            metrics: metrics)
-                    }
+                    #if Postgres
+                        var storeConfiguration = PostgresEventStore.Configuration()
+                        storeConfiguration.logger.logLevel = max(level, .notice)
+                        try await PostgresEventStore.withStore(url: url, configuration: storeConfiguration) { store in
+                            let tokens = try await PostgresTokenRegistry.make(for: store)
+                            try await Self.serve(
+                                store: store, tokens: tokens, configuration: serverConfiguration, logger: serverLogger,
+                                describe: "PostgreSQL schema \(store.configuration.schema)", scheme: scheme,
+                                metrics: metrics, transport: serverTransport)
+                        }
+                    #else
+                        _ = (url, serverConfiguration, serverLogger, serverTransport)
+                        throw Traits.missing("PostgreSQL", trait: "Postgres")
+                    #endif
                 } else {
                     guard case .data(let directory) = choice else {
                         throw EventStoreError(.invalidArgument, "serve takes --data or --postgres.")
@@ -142,7 +159,7 @@ extension AnnalsCommand {
                         try await Self.serve(
                             store: store, tokens: FileTokenRegistry(path: directory + "/tokens.json"),
                             configuration: configuration, logger: logger, describe: "file store \(directory)",
-                            scheme: scheme, metrics: metrics)
+                            scheme: scheme, metrics: metrics, transport: transport)
                     } catch {
                         await store.close()
                         throw error
@@ -154,12 +171,13 @@ extension AnnalsCommand {
 
         static func serve(
             store: any EventStore, tokens: any TokenRegistry, configuration: ServerConfiguration, logger: Logger,
-            describe: String, scheme: String, metrics: ServeMetrics
+            describe: String, scheme: String, metrics: ServeMetrics,
+            transport: ServerTransport?
         ) async throws {
             let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
             let server = try AnnalsServer(
                 store: store, tokens: tokens, configuration: configuration, logger: logger,
-                metrics: metrics.exposition
+                metrics: metrics.exposition, transport: transport
             ) { port in
                 // The first admin token is made only now that the server listens: a first start that
                 // fails (a port in use) must not leave a token no one was shown.

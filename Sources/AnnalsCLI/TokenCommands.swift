@@ -1,27 +1,53 @@
 import Annals
-import AnnalsClient
-import AnnalsPostgres
 import AnnalsServer
 import AnnalsWire
 import ArgumentParser
 import Foundation
+
+#if Client
+    import AnnalsClient
+#endif
+#if Postgres
+    import AnnalsPostgres
+#endif
+
+/// The token calls the commands make on a running server (the client's typed admin API).
+protocol TokenAdmin: Sendable {
+    func createToken(name: String, role: Role, scopes: [String]) async throws -> CreatedToken
+    func tokens() async throws -> [TokenInfo]
+    func revokeToken(id: String) async throws -> Bool
+}
+
+#if Client
+    extension RemoteEventStore: TokenAdmin {}
+#endif
 
 extension StoreOptions {
     /// Where the token commands act: `remote` against a running server (it needs an admin token), or
     /// `local` on the registry beside the store (the data directory must exist).
     func withTokens(
         local: @escaping @Sendable (any TokenRegistry) async throws -> Void,
-        remote: @escaping @Sendable (RemoteEventStore) async throws -> Void
+        remote: @escaping @Sendable (any TokenAdmin) async throws -> Void
     ) async throws {
         switch try StoreChoice.resolve(server: server, token: token, postgres: postgres, data: data) {
         case .server(let url, let token):
-            try await remote(try RemoteEventStore(url: url, token: token))
+            #if Client
+                try await remote(try RemoteEventStore(url: url, token: token))
+            #else
+                _ = (url, token)
+                throw Traits.missing("the HTTP client (--server)", trait: "Client")
+            #endif
         case .postgres(let url):
-            var configuration = PostgresEventStore.Configuration()
-            configuration.logger.logLevel = logLevel
-            try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
-                try await local(try await PostgresTokenRegistry.make(for: store))
-            }
+            #if Postgres
+                var configuration = PostgresEventStore.Configuration()
+                configuration.logger.logLevel = logLevel
+                try await PostgresEventStore.withStore(url: url, configuration: configuration) { store in
+                    try await local(try await PostgresTokenRegistry.make(for: store))
+                }
+            #else
+                _ = url
+                throw Traits.missing("PostgreSQL", trait: "Postgres")
+            #endif
         case .data(let directory):
             guard FileManager.default.fileExists(atPath: directory) else {
                 throw EventStoreError(.notFound, "There is no data directory at \(directory).")

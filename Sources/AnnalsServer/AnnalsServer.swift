@@ -3,12 +3,10 @@ import AnnalsWire
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
 import NIOEmbedded
-import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -25,6 +23,7 @@ public struct AnnalsServer: Service {
     public let routes: AnnalsRoutes
     let responder: RouterResponder<BasicAnnalsRequestContext>
     let onListening: @Sendable (Int) async -> Void
+    let transport: ServerTransport?
 
     /// A server for `store`, checking bearer tokens against `tokens`. Nothing listens until ``run()``,
     /// and the server never closes the store.
@@ -37,9 +36,12 @@ public struct AnnalsServer: Service {
     ///   - metrics: what `GET /metrics` answers (see ``AnnalsRoutes/init(store:tokens:configuration:logger:metrics:metricsFactory:)``).
     ///   - metricsFactory: where the server's own metrics and Hummingbird's HTTP metrics go; nil for the
     ///     factory bootstrapped for the process.
+    ///   - transport: wraps the HTTP/1.1 server in another layer, such as TLS (`annals serve` built with the
+    ///     `TLS` trait makes one from the configuration's certificate and key; the library itself links no
+    ///     TLS). Nil for plain HTTP.
     ///   - onListening: called with the bound port once the server accepts connections.
-    /// - Throws: `invalid-argument` when only one of the TLS certificate and key is given, or the port is
-    ///   not 0–65535.
+    /// - Throws: `invalid-argument` when only one of the TLS certificate and key is given, when they are
+    ///   given without a `transport`, or when the port is not 0–65535.
     public init(
         store: any EventStore,
         tokens: any TokenRegistry,
@@ -47,11 +49,19 @@ public struct AnnalsServer: Service {
         logger: Logger = Logger(label: "annals.server"),
         metrics: MetricsExposition? = nil,
         metricsFactory: (any MetricsFactory)? = nil,
+        transport: ServerTransport? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws(EventStoreError) {
         if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
             throw EventStoreError(.invalidArgument, "TLS needs both a certificate and a key.")
         }
+        if configuration.tlsCertificatePath != nil, transport == nil {
+            throw EventStoreError(
+                .invalidArgument,
+                "TLS needs a transport that speaks it: annals serve built with the TLS trait (swift build --traits TLS) makes one from the certificate and key."
+            )
+        }
+        self.transport = transport
         guard (1...65_535).contains(configuration.port) || configuration.port == 0 else {
             throw EventStoreError(.invalidArgument, "The port must be 0–65535; got \(configuration.port).")
         }
@@ -100,21 +110,7 @@ public struct AnnalsServer: Service {
                 // A fresh one per connection: it tracks whether that connection has a request in flight.
                 additionalChannelHandlers: [ParseErrorResponder()],
                 idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1)))))
-        let server: HTTPServerBuilder
-        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            do {
-                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map {
-                    NIOSSLCertificateSource.certificate($0)
-                }
-                let tls = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-                server = try .tls(http, tlsConfiguration: tls)
-            } catch {
-                throw EventStoreError(.invalidArgument, "The TLS certificate or key cannot be loaded: \(error).")
-            }
-        } else {
-            server = http
-        }
+        let server = try transport?.wrap(http) ?? http
         let isListening = Atomic(false)
         let application = Application(
             responder: responder,
@@ -149,6 +145,19 @@ public struct AnnalsServer: Service {
             reason = "\(error)"
         }
         return EventStoreError(.unavailable, "Cannot listen on \(address): \(reason).")
+    }
+}
+
+/// A layer around the server's HTTP/1.1 channel, such as TLS: what ``AnnalsServer`` listens with
+/// instead of plain HTTP. `annals serve` built with the `TLS` trait makes one from a PEM certificate
+/// and key (HummingbirdTLS); the library links no TLS itself.
+public struct ServerTransport: Sendable {
+    /// Wraps the plain HTTP/1.1 server builder.
+    public let wrap: @Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder
+
+    /// A transport that wraps the HTTP/1.1 builder with `wrap`, e.g. `{ try .tls($0, tlsConfiguration: tls) }`.
+    public init(_ wrap: @escaping @Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder) {
+        self.wrap = wrap
     }
 }
 

@@ -22,6 +22,7 @@ struct TestServer: Sendable {
     static func with<R: Sendable>(
         store: any EventStore = try! InMemoryEventStore(),
         configuration: ServerConfiguration = ServerConfiguration(port: 0),
+        transport: ServerTransport? = nil,
         _ body: @Sendable (TestServer) async throws -> R
     ) async throws -> R {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("annals-srv-\(UUID().uuidString)")
@@ -38,7 +39,7 @@ struct TestServer: Sendable {
         let server = try AnnalsServer(
             store: store, tokens: registry, configuration: configuration,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            metrics: MetricsExposition { Array("# metrics of a test server\n".utf8) })
+            metrics: MetricsExposition { Array("# metrics of a test server\n".utf8) }, transport: transport)
         let listening = AsyncStream<Int>.makeStream()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run { port in listening.continuation.yield(port) } }

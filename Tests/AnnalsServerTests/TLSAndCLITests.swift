@@ -7,11 +7,26 @@ import NIOCore
 import NIOSSL
 import Testing
 
+@testable import AnnalsCLI
+
 @Suite("TLS, and the CLI against a server")
 struct TLSAndCLITests {
+    @Test("CI builds every trait, so no test here is skipped for want of one")
+    func everyTraitInCI() {
+        guard ProcessInfo.processInfo.environment["CI"] == "true" else { return }
+        #expect(Traits.postgres && Traits.tls && Traits.client, "CI runs swift test --traits Postgres,TLS,Client")
+    }
+
+    @Test("built without a trait, an option that needs it says which trait and how to build with it")
+    func missingTrait() {
+        let error = Traits.missing("PostgreSQL", trait: "Postgres")
+        #expect(error.code == .invalidArgument)
+        #expect(error.message.contains("swift run --traits Postgres annals"), "\(error.message)")
+    }
+
     @Test(
         "with a certificate and key the server speaks HTTPS only",
-        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") && Traits.tls))
     func tls() async throws {
         let directory = NSTemporaryDirectory() + "annals-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -27,7 +42,12 @@ struct TLSAndCLITests {
         var configuration = ServerConfiguration(port: 0)
         configuration.tlsCertificatePath = directory + "/cert.pem"
         configuration.tlsKeyPath = directory + "/key.pem"
-        try await TestServer.with(configuration: configuration) { server in
+        #if TLS
+            let transport = try TLSTransport.make(certificate: directory + "/cert.pem", key: directory + "/key.pem")
+        #else
+            let transport: ServerTransport? = nil
+        #endif
+        try await TestServer.with(configuration: configuration, transport: transport) { server in
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .file(directory + "/cert.pem")
             var clientConfiguration = HTTPClient.Configuration()

@@ -35,6 +35,7 @@ public struct EventCodec<Event: Sendable>: Sendable {
         var version: Int
     }
 
+    /// A codec with no registrations and no upcasters.
     public init() {}
 
     /// The registered type names.
@@ -192,9 +193,13 @@ public struct EventCodec<Event: Sendable>: Sendable {
 
 /// A failure to encode or decode a typed event.
 public struct EventCodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A stable error code (`unknown-event-type`, …).
     public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// The code as text, such as `unknown-event-type`.
         public let rawValue: String
+        /// A code with this text; the codes the codec throws are the static members.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's ``rawValue``.
         public var description: String { rawValue }
 
         /// No payload type is registered under the stored type name.
@@ -207,16 +212,20 @@ public struct EventCodingError: Error, Sendable, Hashable, CustomStringConvertib
         public static let unregisteredEvent = Code("unregistered-event")
     }
 
+    /// What kind of failure this is; stable, unlike the message.
     public var code: Code
     /// The stored type name (or, for encoding, a description of the event).
     public var eventType: String
+    /// A sentence that says what went wrong.
     public var message: String
 
+    /// A failure of `code` for the event type `eventType`, explained by `message`.
     public init(_ code: Code, eventType: String, _ message: String) {
         self.code = code
         self.eventType = eventType
         self.message = message
     }
 
+    /// `<code> '<event type>': <message>`.
     public var description: String { "\(code) '\(eventType)': \(message)" }
 }

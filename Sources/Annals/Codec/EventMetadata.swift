@@ -19,6 +19,7 @@ public struct EventMetadata: Sendable, Hashable, Codable {
     /// Every other key.
     public var custom: [String: JSONValue]
 
+    /// Metadata with these fields; every one is absent by default.
     public init(
         correlationID: String? = nil,
         causationID: String? = nil,
@@ -49,6 +50,8 @@ public struct EventMetadata: Sendable, Hashable, Codable {
         init?(intValue: Int) { nil }
     }
 
+    /// Decodes one flat JSON object: the known keys into their fields (a value of the wrong type is dropped),
+    /// every other key into ``custom``.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Key.self)
         var custom: [String: JSONValue] = [:]
@@ -65,6 +68,8 @@ public struct EventMetadata: Sendable, Hashable, Codable {
         self.custom = custom
     }
 
+    /// Encodes one flat JSON object: the fields that are set, under their keys (`correlationId`, …), beside
+    /// the ``custom`` keys.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
         for (key, value) in custom { try container.encode(value, forKey: Key(key)) }

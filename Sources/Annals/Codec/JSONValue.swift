@@ -4,14 +4,23 @@ import Foundation
 ///
 /// Integers keep full 64-bit precision (`.integer`); other numbers are `.number`.
 public enum JSONValue: Sendable, Hashable, Codable {
+    /// JSON `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// An integer that fits in `Int64`, kept exact.
     case integer(Int64)
+    /// Any other number, as a `Double`.
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; its members keep no order (``encoded()`` sorts the keys).
     case object([String: JSONValue])
 
+    /// Decodes any JSON value; a number becomes ``integer(_:)`` when it decodes as an `Int64`, else
+    /// ``number(_:)``.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -31,6 +40,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Encodes the JSON the value stands for.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
@@ -69,11 +79,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// The string of a ``string(_:)``; `nil` for any other value.
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
+    /// The integer of an ``integer(_:)``; `nil` for any other value (a ``number(_:)`` included).
     public var integerValue: Int64? {
         if case .integer(let value) = self { return value }
         return nil

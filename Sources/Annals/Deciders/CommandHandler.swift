@@ -28,6 +28,8 @@ public struct CommandMetadata: Sendable, Hashable {
     /// More metadata keys for the events.
     public var custom: [String: JSONValue]
 
+    /// Metadata for a command; every part is absent by default. ``trace`` starts empty: set it afterwards,
+    /// or use ``init(causedBy:index:)``.
     public init(
         commandID: UUID? = nil,
         correlationID: String? = nil,

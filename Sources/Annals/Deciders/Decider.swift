@@ -13,9 +13,14 @@
 /// }
 /// ```
 public protocol Decider<State, Command, Event, Rejection>: Sendable {
+    /// The aggregate's state, folded from its events.
     associatedtype State: Sendable
+    /// What a caller asks the aggregate to do, in the imperative (`.place`).
     associatedtype Command: Sendable
+    /// What happened, in the past tense (`.placed`): what ``decide(_:state:)`` returns and
+    /// ``evolve(_:_:)`` folds.
     associatedtype Event: Sendable
+    /// Why a command is refused (`.insufficientFunds`): the typed error ``decide(_:state:)`` throws.
     associatedtype Rejection: Error
 
     /// The state of an aggregate with no events.

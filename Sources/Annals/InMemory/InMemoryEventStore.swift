@@ -25,6 +25,8 @@ public final class InMemoryEventStore: EventStore {
         /// factory bootstrapped for the process.
         public var metricsFactory: (any MetricsFactory)?
 
+        /// A configuration; by default the standard limits, the system clock, subscription pages of 512 events
+        /// and the bootstrapped metrics factory. ``InMemoryEventStore/init(configuration:)`` checks the limits.
         public init(
             limits: EventStoreLimits = EventStoreLimits(),
             clock: @escaping @Sendable () -> Date = { Date() },
@@ -53,6 +55,8 @@ public final class InMemoryEventStore: EventStore {
         self.metrics = StoreMetrics(store: "memory", factory: configuration.metricsFactory)
     }
 
+    /// Appends events to a stream, atomically, if it meets the expectation; see
+    /// ``EventStore/append(_:to:expecting:)``. Runs ``appendNow(_:to:expecting:)`` in an `annals.append` span.
     @discardableResult
     public func append(
         _ events: [EventData],
@@ -88,6 +92,7 @@ public final class InMemoryEventStore: EventStore {
         }
     }
 
+    /// Reads events of one stream; see ``EventStore/read(_:from:direction:limit:)``.
     public func read(
         _ stream: StreamName,
         from revision: StreamRevision?,
@@ -103,6 +108,7 @@ public final class InMemoryEventStore: EventStore {
         }
     }
 
+    /// Reads `$all`, optionally filtered; see ``EventStore/readAll(from:direction:filter:limit:)``.
     public func readAll(
         from position: Position?,
         direction: ReadDirection,
@@ -117,37 +123,45 @@ public final class InMemoryEventStore: EventStore {
         }
     }
 
+    /// What the store knows of a stream; see ``EventStore/streamInfo(_:)``.
     public func streamInfo(_ stream: StreamName) async throws -> StreamInfo? {
         let now = configuration.clock()
         return storage.withLock { $0.info(stream, now: now) }
     }
 
+    /// How many streams ``listStreams(after:limit:)`` lists, from the index; see ``EventStore/streamCount()``.
     public func streamCount() async throws -> UInt64 {
         UInt64(storage.withLock { $0.table.listedStreamCount })
     }
 
+    /// Lists streams in the order they were created; see ``EventStore/listStreams(after:limit:)``.
     public func listStreams(after: StreamName?, limit: Int) async throws -> [StreamInfo] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "A list limit must not be negative.") }
         let now = configuration.clock()
         return storage.withLock { $0.listStreams(after: after, limit: limit, now: now) }
     }
 
+    /// The number of events in `$all`; see ``EventStore/headPosition()``.
     public func headPosition() async throws -> Position {
         Position(storage.withLock { UInt64($0.log.count) })
     }
 
+    /// Replaces a stream's metadata; see ``EventStore/setMetadata(_:for:)``.
     public func setMetadata(_ metadata: StreamMetadata, for stream: StreamName) async throws {
         try storage.withLock { storage throws(EventStoreError) in
             try storage.setMetadata(metadata, for: stream)
         }
     }
 
+    /// Soft-deletes a stream; see ``EventStore/delete(_:expecting:)``.
     public func delete(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try storage.withLock { storage throws(EventStoreError) in
             try storage.delete(stream, expecting: expected, tombstone: false)
         }
     }
 
+    /// Tombstones a stream and wakes its subscribers, whose next read fails; see
+    /// ``EventStore/tombstone(_:expecting:)``.
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         try storage.withLock { storage throws(EventStoreError) in
             try storage.delete(stream, expecting: expected, tombstone: true)
@@ -155,6 +169,8 @@ public final class InMemoryEventStore: EventStore {
         notifier.publishChange()
     }
 
+    /// A catch-up subscription over this store's reads, woken by its commits; see
+    /// ``EventStore/subscribe(to:from:)``.
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
         .catchUp(
             store: self, notifier: notifier, target: target, start: start, pageSize: configuration.subscriptionPageSize)

@@ -25,8 +25,12 @@ extension ProcessManager {
 
 /// Adapts a ``ProcessManager`` to ``Projection``. It has no read model, so `reset()` does nothing.
 public struct ProcessManagerProjection<M: ProcessManager>: Projection {
+    /// The process manager it runs.
     public let manager: M
+    /// The process manager's name: the key of its checkpoint.
     public var name: String { manager.name }
+    /// The events the process manager reacts to.
     public var target: SubscriptionTarget { manager.target }
+    /// Hands the event to ``ProcessManager/react(to:)``.
     public func apply(_ event: RecordedEvent) async throws { try await manager.react(to: event) }
 }

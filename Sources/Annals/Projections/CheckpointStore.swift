@@ -18,16 +18,20 @@ public protocol CheckpointStore: Sendable {
 public final class InMemoryCheckpointStore: CheckpointStore {
     private let checkpoints = Mutex<[String: UInt64]>([:])
 
+    /// An empty store.
     public init() {}
 
+    /// The last checkpoint saved for `name`, or `nil`; see ``CheckpointStore/checkpoint(for:)``.
     public func checkpoint(for name: String) async throws -> UInt64? {
         checkpoints.withLock { $0[name] }
     }
 
+    /// Saves the checkpoint of `name`; see ``CheckpointStore/save(_:for:)``.
     public func save(_ checkpoint: UInt64, for name: String) async throws {
         checkpoints.withLock { $0[name] = checkpoint }
     }
 
+    /// Forgets the checkpoint of `name`; see ``CheckpointStore/delete(for:)``.
     public func delete(for name: String) async throws {
         _ = checkpoints.withLock { $0.removeValue(forKey: name) }
     }

@@ -16,5 +16,6 @@ public protocol Projection: Sendable {
 }
 
 extension Projection {
+    /// Does nothing: for projections whose read model needs no clearing before a rebuild.
     public func reset() async throws {}
 }

@@ -13,26 +13,39 @@ import Tracing
 /// examples); ``rebuild()`` resets the read model and forgets the checkpoint, so the next run starts
 /// from the first event.
 public struct ProjectionRunner<P: Projection>: Service {
+    /// How the runner reads and saves checkpoints.
     public struct Configuration: Sendable {
         /// Save the checkpoint after this many events (and whenever the runner catches up). Default 1.
         public var checkpointEvery: Int
         /// Events read per page by ``ProjectionRunner/catchUp()``.
         public var pageSize: Int
 
+        /// A configuration; a value below 1 is taken as 1.
         public init(checkpointEvery: Int = 1, pageSize: Int = 512) {
             self.checkpointEvery = max(1, checkpointEvery)
             self.pageSize = max(1, pageSize)
         }
     }
 
+    /// The projection the runner feeds.
     public let projection: P
+    /// The store the events come from.
     public let store: any EventStore
+    /// Where the projection's checkpoint is kept, under its ``Projection/name``.
     public let checkpoints: any CheckpointStore
+    /// How the runner reads and saves checkpoints.
     public let configuration: Configuration
     let logger: Logger
     /// `annals_projection_events_total{projection}`: events applied (process managers included).
     private let applied: Counter
 
+    /// A runner that feeds `projection` from `store` and keeps its checkpoint in `checkpoints`.
+    ///
+    /// It counts the events it applies in `annals_projection_events_total{projection}`, through the
+    /// bootstrapped metrics factory.
+    ///
+    /// - Parameters:
+    ///   - logger: where the runner logs (label `annals.projection` by default).
     public init(
         projection: P,
         store: any EventStore,

@@ -14,6 +14,7 @@ public struct Snapshot: Sendable, Hashable, Codable {
     /// When the snapshot was taken.
     public var takenAt: Date
 
+    /// A snapshot of `state`, folded from `stream` up to `revision`; taken now unless `takenAt` says otherwise.
     public init(stream: StreamName, revision: StreamRevision, schemaVersion: Int, state: Data, takenAt: Date = Date()) {
         self.stream = stream
         self.revision = revision
@@ -39,12 +40,15 @@ public protocol SnapshotStore: Sendable {
 public final class InMemorySnapshotStore: SnapshotStore {
     private let snapshots = Mutex<[StreamName: Snapshot]>([:])
 
+    /// An empty store.
     public init() {}
 
+    /// The latest snapshot of `stream`, or `nil`; see ``SnapshotStore/load(_:)``.
     public func load(_ stream: StreamName) async throws -> Snapshot? {
         snapshots.withLock { $0[stream] }
     }
 
+    /// Saves a snapshot unless one with a higher revision is stored; see ``SnapshotStore/save(_:)``.
     public func save(_ snapshot: Snapshot) async throws {
         snapshots.withLock { snapshots in
             if let existing = snapshots[snapshot.stream], existing.revision > snapshot.revision { return }

@@ -13,6 +13,7 @@ public struct CommitReport: Sendable, Hashable {
     /// with its commit (PostgreSQL).
     public var flushDuration: Duration
 
+    /// A report with these counts and duration.
     public init(appends: Int, events: Int, bytes: Int, flushDuration: Duration) {
         self.appends = appends
         self.events = events

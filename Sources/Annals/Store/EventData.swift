@@ -24,6 +24,9 @@ public struct EventData: Sendable, Hashable {
     /// By convention a JSON object; may hold `correlationId`, `causationId` and `traceparent`.
     public var metadata: Data
 
+    /// An event to append: a new id unless one is given, JSON data and no metadata by default.
+    ///
+    /// The type name is checked when the event is appended, not here.
     public init(
         id: UUID = UUID(),
         type: String,
@@ -50,10 +53,15 @@ public struct EventData: Sendable, Hashable {
 
 /// An event as stored: its content plus the stream, revision, position and time the store gave it.
 public struct RecordedEvent: Sendable, Hashable {
+    /// The event's unique id, as appended.
     public var id: UUID
+    /// The event type name.
     public var type: String
+    /// The payload.
     public var data: Data
+    /// How `data` is encoded.
     public var contentType: ContentType
+    /// The metadata, as appended; by convention a JSON object (``EventMetadata``).
     public var metadata: Data
     /// The stream the event belongs to.
     public var stream: StreamName
@@ -64,6 +72,7 @@ public struct RecordedEvent: Sendable, Hashable {
     /// When the store committed it (the store's clock).
     public var recordedAt: Date
 
+    /// A stored event with every field given: for stores, and tests that make events by hand.
     public init(
         id: UUID,
         type: String,
@@ -86,6 +95,7 @@ public struct RecordedEvent: Sendable, Hashable {
         self.recordedAt = recordedAt
     }
 
+    /// `event` as stored in `stream` at `revision` and `position`, committed at `recordedAt`.
     public init(
         _ event: EventData,
         stream: StreamName,

@@ -9,6 +9,7 @@ public struct EventFilter: Sendable, Hashable {
     /// Only streams whose name starts with these bytes, when set.
     public var streamPrefix: String?
 
+    /// A filter with these conditions; a condition left `nil` lets every event through.
     public init(eventTypes: Set<String>? = nil, category: String? = nil, streamPrefix: String? = nil) {
         self.eventTypes = eventTypes
         self.category = category
@@ -17,8 +18,11 @@ public struct EventFilter: Sendable, Hashable {
 
     /// Selects every event.
     public static let all = EventFilter()
+    /// Selects events of these types.
     public static func eventTypes(_ types: Set<String>) -> EventFilter { EventFilter(eventTypes: types) }
+    /// Selects the events of the streams of one category (`order` selects `order-42`).
     public static func category(_ category: String) -> EventFilter { EventFilter(category: category) }
+    /// Selects the events of streams whose names start with `prefix`, compared byte for byte.
     public static func streamPrefix(_ prefix: String) -> EventFilter { EventFilter(streamPrefix: prefix) }
 
     /// Whether no condition is set.
@@ -32,5 +36,6 @@ public struct EventFilter: Sendable, Hashable {
         return true
     }
 
+    /// Whether `event` passes.
     public func matches(_ event: RecordedEvent) -> Bool { matches(type: event.type, stream: event.stream) }
 }

@@ -133,6 +133,7 @@ public struct AppendResult: Sendable, Hashable, Codable {
     /// The `$all` position of the last event appended.
     public var lastPosition: Position
 
+    /// A result with these revisions and positions.
     public init(
         firstRevision: StreamRevision,
         nextExpectedRevision: StreamRevision,
@@ -148,7 +149,9 @@ public struct AppendResult: Sendable, Hashable, Codable {
 
 /// The direction of a read.
 public enum ReadDirection: String, Sendable, Hashable, Codable {
+    /// From the start (or the given revision or position) towards the end, in increasing order.
     case forwards
+    /// From the end (or the given revision or position) towards the start, in decreasing order.
     case backwards
 }
 
@@ -191,6 +194,7 @@ public enum SubscriptionStart: Sendable, Hashable {
 }
 
 extension EventStore {
+    /// Reads ``headPosition()`` and returns: for stores with no failed state of their own.
     public func checkHealth() async throws {
         _ = try await headPosition()
     }

@@ -6,8 +6,11 @@ import Foundation
 public struct EventStoreError: Error, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
     /// A stable error code; its `rawValue` is part of the wire API (`wrong-expected-revision`, …).
     public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// The code as it goes on the wire, such as `wrong-expected-revision`.
         public let rawValue: String
+        /// A code with this wire text; the codes stores throw are the static members.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The code's ``rawValue``.
         public var description: String { rawValue }
 
         /// The stream's revision differs from the append's expectation; see ``actualRevision``.
@@ -36,6 +39,7 @@ public struct EventStoreError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let notFound = Code("not-found")
     }
 
+    /// What kind of failure this is; stable, unlike the message.
     public var code: Code
     /// A sentence that says what went wrong.
     public var message: String
@@ -48,6 +52,7 @@ public struct EventStoreError: Error, Sendable, Hashable, CustomStringConvertibl
     /// The event involved, for ``Code/duplicateEventID``.
     public var eventID: UUID?
 
+    /// An error of `code`, explained by `message`, with the context that applies.
     public init(
         _ code: Code,
         _ message: String,
@@ -64,8 +69,11 @@ public struct EventStoreError: Error, Sendable, Hashable, CustomStringConvertibl
         self.eventID = eventID
     }
 
+    /// `<code>: <message>`: safe to show a user.
     public var description: String { "\(code): \(message)" }
 
+    /// Every field that is set (and the actual revision of a wrong-expected-revision error), for logs and
+    /// test failures.
     public var debugDescription: String {
         var parts = ["code: \(code)", "message: \(message)"]
         if let stream { parts.append("stream: \(stream)") }

@@ -12,6 +12,8 @@ public struct EventStoreLimits: Sendable, Hashable {
     /// The most bytes (type + data + metadata, summed) in one append. Default 16 MiB.
     public var maxAppendSize: Int
 
+    /// Limits with these values; by default 1 MiB per event, 10,000 events and 16 MiB per append. Stores
+    /// check them with ``validate()`` when they open.
     public init(
         maxEventSize: Int = 1024 * 1024,
         maxEventsPerAppend: Int = 10_000,

@@ -7,11 +7,16 @@
 /// | ``streamExists`` | the stream has events and is not soft-deleted |
 /// | ``exact(_:)`` | the stream's last revision is exactly this one |
 public enum ExpectedRevision: Sendable, Hashable, CustomStringConvertible {
+    /// Any state of the stream, unless it is tombstoned.
     case any
+    /// The stream has no events, or was soft-deleted.
     case noStream
+    /// The stream has events and is not soft-deleted.
     case streamExists
+    /// The stream's last revision is exactly this one.
     case exact(StreamRevision)
 
+    /// The wire form: `any`, `no-stream`, `exists` or the revision in decimal.
     public var description: String {
         switch self {
         case .any: "any"

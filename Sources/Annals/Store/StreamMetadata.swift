@@ -14,6 +14,8 @@ public struct StreamMetadata: Sendable, Hashable, Codable {
     /// Anything else the application wants to keep beside the stream (a JSON object).
     public var custom: [String: JSONValue]
 
+    /// Metadata with these settings; by default none (no retention). Stores check them with ``validate()``
+    /// when the metadata is set.
     public init(
         maxCount: Int? = nil,
         maxAge: Int? = nil,
@@ -30,6 +32,7 @@ public struct StreamMetadata: Sendable, Hashable, Codable {
         case maxCount, maxAge, truncateBefore, custom
     }
 
+    /// Decodes a JSON object with `maxCount`, `maxAge`, `truncateBefore` and `custom`, every key optional.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         maxCount = try container.decodeIfPresent(Int.self, forKey: .maxCount)
@@ -38,6 +41,7 @@ public struct StreamMetadata: Sendable, Hashable, Codable {
         custom = try container.decodeIfPresent([String: JSONValue].self, forKey: .custom) ?? [:]
     }
 
+    /// Encodes a JSON object with the settings that are set, and `custom` when it is not empty.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(maxCount, forKey: .maxCount)
@@ -74,6 +78,7 @@ public struct StreamMetadata: Sendable, Hashable, Codable {
 
 /// What a store knows of one stream.
 public struct StreamInfo: Sendable, Hashable {
+    /// The stream's name.
     public var stream: StreamName
     /// The revision of the stream's last event, or `nil` when it has none (metadata only).
     public var lastRevision: StreamRevision?
@@ -83,8 +88,10 @@ public struct StreamInfo: Sendable, Hashable {
     public var isDeleted: Bool
     /// Tombstoned: every read and append fails with ``EventStoreError/Code/streamDeleted``.
     public var isTombstoned: Bool
+    /// The stream's metadata, with the `truncateBefore` a soft delete sets.
     public var metadata: StreamMetadata
 
+    /// A description of a stream with these values: for stores.
     public init(
         stream: StreamName,
         lastRevision: StreamRevision?,

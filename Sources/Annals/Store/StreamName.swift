@@ -43,12 +43,15 @@ public struct StreamName: Sendable, Hashable, Comparable, CustomStringConvertibl
         return String(name[..<dash])
     }
 
+    /// The name as it is (``rawValue``).
     public var description: String { rawValue }
 
+    /// Whether two names have the same UTF-8 bytes; no Unicode normalisation.
     public static func == (lhs: StreamName, rhs: StreamName) -> Bool {
         lhs.rawValue.utf8.elementsEqual(rhs.rawValue.utf8)
     }
 
+    /// Hashes the UTF-8 bytes, as ``==(_:_:)`` compares them.
     public func hash(into hasher: inout Hasher) {
         // The bytes, not the string: Swift's String hashing follows Unicode equivalence.
         let hashed: Void? = rawValue.utf8.withContiguousStorageIfAvailable { bytes in
@@ -65,6 +68,9 @@ public struct StreamName: Sendable, Hashable, Comparable, CustomStringConvertibl
         lhs.rawValue.utf8.lexicographicallyPrecedes(rhs.rawValue.utf8)
     }
 
+    /// Decodes a name from a string; system names are allowed, as stores write their own streams.
+    ///
+    /// - Throws: `DecodingError.dataCorrupted` when the string is not a valid name.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let raw = try container.decode(String.self)
@@ -76,6 +82,7 @@ public struct StreamName: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.rawValue = raw
     }
 
+    /// Encodes the name as a string.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

@@ -5,6 +5,7 @@
 /// ``EventStoreError`` when the store fails, closes, or the target cannot be read (a tombstoned
 /// stream).
 public struct EventSubscription: AsyncSequence, Sendable {
+    /// A subscription delivers recorded events.
     public typealias Element = RecordedEvent
 
     private let makeSource: @Sendable () -> any EventSubscriptionSource
@@ -37,13 +38,20 @@ public struct EventSubscription: AsyncSequence, Sendable {
         }
     }
 
+    /// An iterator with a source of its own: each iteration reads independently, from the subscription's
+    /// start.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(source: makeSource())
     }
 
+    /// Iterates a subscription, pulling from its own ``EventSubscriptionSource``.
     public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         var source: any EventSubscriptionSource
 
+        /// The next event, waiting for one to be committed if need be; `nil` once the consuming task is
+        /// cancelled.
+        ///
+        /// - Throws: ``EventStoreError`` when the store fails or closes, or the target cannot be read.
         public mutating func next() async throws -> RecordedEvent? {
             try await source.next()
         }
@@ -77,6 +85,14 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
     var buffer: [RecordedEvent] = []
     var bufferIndex = 0
 
+    /// A source that delivers the events of `target` from `start`, history first, then live.
+    ///
+    /// A start that does not fit the target (a position for a stream, a revision for `$all` or a category)
+    /// makes the first ``next()`` throw ``EventStoreError/Code/invalidArgument``.
+    ///
+    /// - Parameters:
+    ///   - pageSize: how many events a read fetches; at least 1.
+    ///   - endHead: the head that ``SubscriptionStart/end`` means; `nil` for the notifier's head now.
     public init(
         store: any EventStore,
         notifier: CommitNotifier,
@@ -123,6 +139,8 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
         }
     }
 
+    /// The next event: from the page in hand, else from the next page read after the cursor, waiting on
+    /// the ``CommitNotifier`` while there is none; see ``EventSubscriptionSource/next()``.
     public mutating func next() async throws -> RecordedEvent? {
         if let resolve = resolveStart {
             resolveStart = nil
