@@ -110,18 +110,17 @@ public final class RemoteEventStore: EventStore {
     ) async throws -> [RecordedEvent] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
         if limit == 0 {
-            _ = try await readLines("/streams/\(Self.encode(stream.rawValue))", ["limit": "0"])
+            _ = try await readLines("/streams/\(Self.encode(stream.rawValue))", StreamReadQuery(limit: 0).parameters)
             return []
         }
-        var query = ["direction": direction.rawValue]
+        var query = StreamReadQuery(direction: direction, limit: limit == .max ? nil : limit)
         // The server takes numbers up to Int64.max; no event lies beyond, so answer here.
         if let revision, revision.value > UInt64(Int64.max) {
             if direction == .forwards { return [] }
-        } else if let revision {
-            query["from"] = String(revision.value)
+        } else {
+            query.from = revision
         }
-        if limit != .max { query["limit"] = String(limit) }
-        return try await readLines("/streams/\(Self.encode(stream.rawValue))", query)
+        return try await readLines("/streams/\(Self.encode(stream.rawValue))", query.parameters)
     }
 
     /// Reads with `GET /categories/{category}` when the filter names a category and no stream prefix (a
@@ -132,24 +131,22 @@ public final class RemoteEventStore: EventStore {
     ) async throws -> [RecordedEvent] {
         guard limit >= 0 else { throw EventStoreError(.invalidArgument, "The limit must not be negative.") }
         if limit == 0 { return [] }
-        var query = ["direction": direction.rawValue]
+        var query = LogReadQuery(direction: direction, limit: limit == .max ? nil : limit, filter: filter)
         if let position, position.value > UInt64(Int64.max) {
             if direction == .forwards { return [] }
-        } else if let position {
-            query["from"] = String(position.value)
+        } else {
+            query.from = position
         }
-        if limit != .max { query["limit"] = String(limit) }
-        if let types = filter.eventTypes { query["type"] = types.sorted().joined(separator: ",") }
         let path: String
         if let category = filter.category, filter.streamPrefix == nil {
-            // The category route is open to scoped readers; $all needs the admin role.
+            // The category route is open to scoped readers; $all needs the admin role. The category is
+            // in its path.
             path = "/categories/\(Self.encode(category))"
+            query.filter.category = nil
         } else {
             path = "/all"
-            if let category = filter.category { query["category"] = category }
-            if let prefix = filter.streamPrefix { query["streamPrefix"] = prefix }
         }
-        let events = try await readLines(path, query)
+        let events = try await readLines(path, query.parameters)
         if direction == .forwards, filter.isEmpty, let last = events.last { noteHead(last.position.value + 1) }
         return events
     }
@@ -173,15 +170,16 @@ public final class RemoteEventStore: EventStore {
         var cursor = after
         while streams.count < limit {
             let want = min(limit - streams.count, 1_000)
-            var query = ["limit": String(want)]
-            if let cursor { query["after"] = cursor.rawValue }
-            let answer = try await send(.GET, "/streams", query: query, retry: true)
+            let query = StreamListQuery(after: cursor, limit: want)
+            let answer = try await send(.GET, "/streams", query: query.parameters, retry: true)
             let root = try JSONNode.parse(answer)
             guard case .array(let items)? = root["streams"]?.kind else {
                 throw EventStoreError(.unavailable, "The server's stream list has no 'streams' array.")
             }
             for item in items { streams.append(try WireFormat.decodeStreamInfo(item, in: answer)) }
-            guard items.count == want, let next = root["next"]?.stringValue else { break }
+            // A page may hold fewer than asked and still go on (a scoped token's listing stops after a
+            // scan budget): only a null `next` ends the list.
+            guard let next = root["next"]?.stringValue else { break }
             cursor = try StreamName(allowingSystemName: next)
         }
         return streams
@@ -214,7 +212,7 @@ public final class RemoteEventStore: EventStore {
     /// Deletes a stream for good with `DELETE /streams/{stream}?tombstone=true`; sent once, not retried.
     public func tombstone(_ stream: StreamName, expecting expected: ExpectedRevision) async throws {
         _ = try await send(
-            .DELETE, "/streams/\(Self.encode(stream.rawValue))", query: ["tombstone": "true"],
+            .DELETE, "/streams/\(Self.encode(stream.rawValue))", query: QueryParameters(["tombstone": "true"]),
             headers: ["Expected-Revision": expected.description], retry: false)
     }
 
@@ -222,25 +220,23 @@ public final class RemoteEventStore: EventStore {
     /// reconnecting with `Last-Event-ID` after a dropped connection. A start of the wrong kind for the
     /// target (a position for a stream, a revision otherwise) ends it with `invalid-argument`.
     public func subscribe(to target: SubscriptionTarget, from start: SubscriptionStart) -> EventSubscription {
-        var query: [String: String] = [:]
+        var query = SubscriptionQuery()
         var mismatch: EventStoreError?
         switch start {
-        case .beginning: query["from"] = "start"
-        case .end:
-            query["from"] = "end"
-            if let head = knownHead.withLock({ $0 }) { query["head"] = String(head) }
+        case .beginning: query.start = .start
+        case .end: query.start = .end(head: knownHead.withLock { $0 })
         case .afterPosition(let position):
             if target.isStream {
                 mismatch = EventStoreError(
                     .invalidArgument, "A stream subscription starts after a revision, not a position.")
             }
-            query["after"] = String(position.value)
+            query.start = .after(position.value)
         case .afterRevision(let revision):
             if !target.isStream {
                 mismatch = EventStoreError(
                     .invalidArgument, "A $all or category subscription starts after a position, not a revision.")
             }
-            query["after"] = String(revision.value)
+            query.start = .after(revision.value)
         }
         let path: String
         switch target {
@@ -248,11 +244,9 @@ public final class RemoteEventStore: EventStore {
         case .category(let category): path = "/subscribe/categories/\(Self.encode(category))"
         case .allMatching(let filter):
             path = "/subscribe/all"
-            if let types = filter.eventTypes { query["type"] = types.sorted().joined(separator: ",") }
-            if let category = filter.category { query["category"] = category }
-            if let prefix = filter.streamPrefix { query["streamPrefix"] = prefix }
+            query.filter = filter
         }
-        let url = self.url(path, query)
+        let url = self.url(path, query.parameters)
         let headers = authorizationHeaders()
         let client = self.client
         let failure = mismatch
@@ -274,14 +268,12 @@ public final class RemoteEventStore: EventStore {
         token.map { [("Authorization", "Bearer \($0)")] } ?? []
     }
 
-    func url(_ path: String, _ query: [String: String]) -> String {
-        guard !query.isEmpty else { return baseURL + path }
-        let pairs = query.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.encode($0.value))" }
-        return baseURL + path + "?" + pairs.joined(separator: "&")
+    func url(_ path: String, _ query: QueryParameters) -> String {
+        query.isEmpty ? baseURL + path : baseURL + path + "?" + query.encoded
     }
 
     /// Reads NDJSON: one event per line.
-    private func readLines(_ path: String, _ query: [String: String]) async throws -> [RecordedEvent] {
+    private func readLines(_ path: String, _ query: QueryParameters) async throws -> [RecordedEvent] {
         let answer = try await send(.GET, path, query: query, headers: ["Accept": "application/x-ndjson"], retry: true)
         var events: [RecordedEvent] = []
         var start = 0
@@ -299,7 +291,8 @@ public final class RemoteEventStore: EventStore {
     /// Sends a request; returns the body of a 2xx answer, or of one whose status is in `alsoAccepted`
     /// (`/health` answers 503 with its own shape), and throws the server's error otherwise.
     func send(
-        _ method: HTTPMethod, _ path: String, query: [String: String] = [:], headers: [String: String] = [:],
+        _ method: HTTPMethod, _ path: String, query: QueryParameters = QueryParameters(),
+        headers: [String: String] = [:],
         body: [UInt8]? = nil, retry: Bool, alsoAccepting alsoAccepted: Set<UInt> = []
     ) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url(path, query))

@@ -22,8 +22,7 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
             .setStreamMetadata: { request, context in try await setMetadata(request, context.annals) },
             .readCategory: { request, context in try await readCategory(request, context.annals) },
             .readAll: { request, context in
-                let annals = context.annals
-                return try await readLog(request, annals, filter: try annals.query.filter())
+                try await readLog(request, context.annals, try LogReadQuery(parsing: context.annals.query))
             },
         ]
     }
@@ -58,7 +57,7 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
     private func delete(_ request: Request, _ annals: AnnalsContextStorage) async throws -> Response {
         let stream = try annals.requireStream()
         let expected = try AnnalsEnvironment.expectedRevision(request)
-        switch annals.query.query["tombstone"] {
+        switch annals.query["tombstone"] {
         case nil, "false": try await store.delete(stream, expecting: expected)
         case "true": try await store.tombstone(stream, expecting: expected)
         case let other?: throw EventStoreError(.invalidArgument, "'tombstone' is true or false; got '\(other)'.")
@@ -69,14 +68,13 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
     private func readStream(_ request: Request, _ annals: AnnalsContextStorage) async throws -> Response {
         let stream = try annals.requireStream()
         let principal = try annals.requirePrincipal()
-        let target = annals.query
-        let from = try target.integer("from").map { StreamRevision($0) }
-        let direction = try target.direction()
+        let query = try StreamReadQuery(parsing: annals.query)
+        let (from, direction) = (query.from, query.direction)
         let following: @Sendable (RecordedEvent) -> StreamRevision? = {
             direction == .forwards ? $0.revision.next : $0.revision.previous
         }
         if AnnalsEnvironment.wantsNDJSON(request) {
-            let limit = try target.limit(default: .max, maximum: nil)
+            let limit = query.limit ?? .max
             // A stream that cannot be read (deleted, never written) answers before any byte is sent.
             _ = try await store.read(stream, from: from, direction: direction, limit: 0)
             return try environment.ndjson(from: from, limit: limit, principal: principal, following: following) {
@@ -84,7 +82,7 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
                 try await store.read(stream, from: next, direction: direction, limit: want)
             }
         }
-        let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
+        let limit = try pageLimit(query.limit)
         let events = try await store.read(stream, from: from, direction: direction, limit: limit)
         let next = events.count == limit && limit > 0 ? events.last.flatMap(following)?.value : nil
         return AnnalsEnvironment.json(AnnalsEnvironment.page(events, next: next))
@@ -93,31 +91,29 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
     private func readCategory(_ request: Request, _ annals: AnnalsContextStorage) async throws -> Response {
         guard let category = annals.category else { throw EventStoreError(.routeNotFound, "No category.") }
         let limit = try annals.requirePrincipal().categoryAccess(category)
-        var filter = try annals.query.filter()
-        filter.category = category
-        if !limit.isEmpty { filter.streamPrefix = limit }
-        return try await readLog(request, annals, filter: filter)
+        var query = try LogReadQuery(parsing: annals.query)
+        query.filter.category = category
+        if !limit.isEmpty { query.filter.streamPrefix = limit }
+        return try await readLog(request, annals, query)
     }
 
     /// A read of `$all` (or a category, as a filter), as a JSON page or NDJSON.
-    private func readLog(_ request: Request, _ annals: AnnalsContextStorage, filter: EventFilter) async throws
+    private func readLog(_ request: Request, _ annals: AnnalsContextStorage, _ query: LogReadQuery) async throws
         -> Response
     {
         let principal = try annals.requirePrincipal()
-        let target = annals.query
-        let from = try target.integer("from").map { Position($0) }
-        let direction = try target.direction()
+        let (from, direction, filter) = (query.from, query.direction, query.filter)
         let following: @Sendable (RecordedEvent) -> Position? = {
             direction == .forwards ? $0.position.next : $0.position.previous
         }
         if AnnalsEnvironment.wantsNDJSON(request) {
-            let limit = try target.limit(default: .max, maximum: nil)
+            let limit = query.limit ?? .max
             return try environment.ndjson(from: from, limit: limit, principal: principal, following: following) {
                 [store] next, want in
                 try await store.readAll(from: next, direction: direction, filter: filter, limit: want)
             }
         }
-        let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
+        let limit = try pageLimit(query.limit)
         let events = try await store.readAll(from: from, direction: direction, filter: filter, limit: limit)
         let next = events.count == limit && limit > 0 ? events.last.flatMap(following)?.value : nil
         return AnnalsEnvironment.json(AnnalsEnvironment.page(events, next: next))
@@ -125,21 +121,9 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
 
     private func listStreams(_ annals: AnnalsContextStorage) async throws -> Response {
         let principal = try annals.requirePrincipal()
-        let target = annals.query
-        let after = try target.query["after"].map { text throws(EventStoreError) in
-            guard !text.isEmpty else {
-                throw EventStoreError(
-                    .invalidArgument, "'after' is a stream name from an earlier answer's 'next'; it is empty here.")
-            }
-            return try StreamName(allowingSystemName: text)
-        }
-        let prefix = try target.query["prefix"].map { text throws(EventStoreError) in
-            guard !text.isEmpty, text.utf8.count <= StreamName.maximumByteCount else {
-                throw EventStoreError(.invalidArgument, "'prefix' is 1–256 bytes of a stream name.")
-            }
-            return text
-        }
-        let limit = try target.limit(default: configuration.defaultPageSize, maximum: configuration.maximumPageSize)
+        let query = try StreamListQuery(parsing: annals.query)
+        let (after, prefix) = (query.after, query.prefix)
+        let limit = try pageLimit(query.limit)
         var visible: [StreamInfo] = []
         var cursor = after
         var exhausted = false
@@ -176,6 +160,17 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
         }
         writer.endObject()
         return AnnalsEnvironment.json(writer.bytes)
+    }
+
+    /// A JSON page's size: the query's limit, at most the configured maximum, or the default page size.
+    private func pageLimit(_ limit: Int?) throws(EventStoreError) -> Int {
+        guard let limit else { return configuration.defaultPageSize }
+        guard limit <= configuration.maximumPageSize else {
+            throw EventStoreError(
+                .invalidArgument,
+                "'limit' is at most \(configuration.maximumPageSize) for a JSON page; ask for NDJSON for more.")
+        }
+        return limit
     }
 
     private func streamInfo(_ stream: StreamName) async throws -> Response {

@@ -36,24 +36,39 @@ struct SubscriptionsController<Context: AnnalsRequestContext>: AnnalsController 
         async throws -> Response
     {
         let principal = try annals.requirePrincipal()
-        let target = annals.query
+        let query = annals.query
         let store = environment.store
         let configuration = environment.configuration
-        let resumes = request.headers[Self.lastEventID] != nil
-        var start = try Self.start(request, target, subscription)
-        if !resumes, start == .end, let head = try target.integer("head") {
-            // "The end as of head H": a client that knows the head when it subscribed gets every event
-            // committed after that, however late its connection arrives.
-            switch subscription {
-            case .stream(let stream):
-                start =
-                    try await CatchUpSubscriptionSource.lastRevision(of: stream, below: head, in: store, pageSize: 512)
-                    .map { .afterRevision(StreamRevision($0)) } ?? .beginning
-            case .allMatching, .category:
-                start = head == 0 ? .beginning : .afterPosition(Position(head - 1))
+        var start: SubscriptionStart
+        if let lastEventID = request.headers[Self.lastEventID] {
+            // A browser resuming with Last-Event-ID repeats the URL it started with: the header wins over
+            // the query's start (whose numbers must still be well-formed).
+            guard lastEventID.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt64(lastEventID),
+                value <= UInt64(Int64.max)
+            else {
+                throw EventStoreError(.invalidArgument, "Last-Event-ID must be an event's position or revision.")
             }
-        } else if !resumes, target.query["head"] != nil {
-            throw EventStoreError(.invalidArgument, "'head' goes with from=end only.")
+            _ = try query.integer("after")
+            _ = try query.integer("head")
+            start = subscription.start(after: value)
+        } else {
+            switch try SubscriptionQuery(parsing: query).start {
+            case .start: start = .beginning
+            case .end(head: nil): start = .end
+            case .end(let head?):
+                // "The end as of head H": a client that knows the head when it subscribed gets every event
+                // committed after that, however late its connection arrives.
+                switch subscription {
+                case .stream(let stream):
+                    start =
+                        try await CatchUpSubscriptionSource.lastRevision(
+                            of: stream, below: head, in: store, pageSize: 512
+                        ).map { .afterRevision(StreamRevision($0)) } ?? .beginning
+                case .allMatching, .category:
+                    start = head == 0 ? .beginning : .afterPosition(Position(head - 1))
+                }
+            case .after(let checkpoint): start = subscription.start(after: checkpoint)
+            }
         }
         if case .stream(let stream) = subscription, try await store.streamInfo(stream)?.isTombstoned == true {
             throw EventStoreError.streamDeleted(stream)
@@ -95,37 +110,5 @@ struct SubscriptionsController<Context: AnnalsRequestContext>: AnnalsController 
             }
         }
         return Response(status: .ok, headers: headers, body: body)
-    }
-
-    /// Where a subscription starts: after `Last-Event-ID` (a browser resuming), after `after`, or `from`
-    /// the start (the default) or the end.
-    static func start(_ request: Request, _ target: RequestTarget, _ subscription: SubscriptionTarget)
-        throws(EventStoreError) -> SubscriptionStart
-    {
-        var after: UInt64?
-        if let lastEventID = request.headers[Self.lastEventID] {
-            guard lastEventID.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt64(lastEventID),
-                value <= UInt64(Int64.max)
-            else {
-                throw EventStoreError(.invalidArgument, "Last-Event-ID must be an event's position or revision.")
-            }
-            after = value
-        } else {
-            after = try target.integer("after")
-        }
-        if let after {
-            // A browser resuming with Last-Event-ID repeats the URL it started with: the header wins.
-            if target.query["from"] != nil, request.headers[Self.lastEventID] == nil {
-                throw EventStoreError(.invalidArgument, "Give 'from' or 'after', not both.")
-            }
-            _ = try target.integer("after")
-            return subscription.start(after: after)
-        }
-        switch target.query["from"] {
-        case nil, "start": return .beginning
-        case "end": return .end
-        case let other?:
-            throw EventStoreError(.invalidArgument, "'from' is start or end (or use 'after=N'); got '\(other)'.")
-        }
     }
 }

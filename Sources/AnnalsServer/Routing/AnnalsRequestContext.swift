@@ -32,7 +32,7 @@ public struct AnnalsContextStorage: Sendable {
     /// The `{id}` of the path (a token id), percent-decoded.
     public internal(set) var tokenID: String?
     /// The query, percent-decoded strictly and checked against the route's parameters.
-    var query = RequestTarget()
+    public internal(set) var query = QueryParameters()
 
     /// Empty: the middleware fills it in.
     public init() {}

@@ -77,19 +77,19 @@ struct AuthorizationMiddleware<Context: AnnalsRequestContext>: RouterMiddleware 
         storage.route = spec
         // 1. The query: a typo is an error rather than a silent default.
         if case .allowed(let names) = spec.query {
-            let target = try RequestTarget(query: request.uri.query)
+            let target = try QueryParameters(parsing: request.uri.query)
             try target.allowOnly(names)
             storage.query = target
         }
         // 2. The names in the path: a bad one is a 400 before any 401.
         if let raw = parameters.get("stream") {
-            storage.stream = try StreamName(allowingSystemName: RequestTarget.decode(raw[...], what: "path"))
+            storage.stream = try StreamName(allowingSystemName: QueryParameters.percentDecode(raw[...], what: "path"))
         }
         if let raw = parameters.get("category") {
-            storage.category = try AnnalsEnvironment.category(RequestTarget.decode(raw[...], what: "path"))
+            storage.category = try AnnalsEnvironment.category(QueryParameters.percentDecode(raw[...], what: "path"))
         }
         if let raw = parameters.get("id") {
-            storage.tokenID = try RequestTarget.decode(raw[...], what: "path")
+            storage.tokenID = try QueryParameters.percentDecode(raw[...], what: "path")
         }
         guard case .atLeast(var role) = spec.access else { return }
         // 3. The token: a header, or `access_token` on a GET (EventSource cannot send headers).
@@ -101,7 +101,7 @@ struct AuthorizationMiddleware<Context: AnnalsRequestContext>: RouterMiddleware 
             }
             token = parts[1].trimmingCharacters(in: .whitespaces)
         } else if request.method == .get {
-            token = storage.query.query["access_token"]
+            token = storage.query["access_token"]
         }
         guard let token, !token.isEmpty else {
             throw EventStoreError(.unauthorized, "This route needs a bearer token (Authorization: Bearer <token>).")

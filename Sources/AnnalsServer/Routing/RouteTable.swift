@@ -87,9 +87,7 @@ public struct RouteSpec: Sendable, Hashable, CustomStringConvertible {
 
 /// The routes of the HTTP API (see ``RouteSpec``).
 public enum RouteTable {
-    private static let read: Set<String> = ["from", "limit", "direction"]
     private static let subscribe: Set<String> = ["from", "after", "head"]
-    private static let filter: Set<String> = ["type", "category", "streamPrefix"]
 
     /// Every route, in the order of `docs/openapi.yaml`.
     public static let all: [RouteSpec] = [
@@ -108,13 +106,13 @@ public enum RouteTable {
         ),
         RouteSpec(
             id: .listStreams, method: .get, path: "/streams", access: .atLeast(.reader), scope: .filteredListing,
-            query: .allowed(["after", "limit", "prefix"])),
+            query: .allowed(StreamListQuery.names)),
         RouteSpec(
             id: .appendToStream, method: .post, path: "/streams/{stream}", access: .atLeast(.writer), scope: .stream,
             query: .allowed([])),
         RouteSpec(
             id: .readStream, method: .get, path: "/streams/{stream}", access: .atLeast(.reader), scope: .stream,
-            query: .allowed(read)),
+            query: .allowed(StreamReadQuery.names)),
         RouteSpec(
             id: .deleteStream, method: .delete, path: "/streams/{stream}", access: .atLeast(.writer), scope: .stream,
             query: .allowed(["tombstone"])),
@@ -126,13 +124,13 @@ public enum RouteTable {
             scope: .stream, query: .allowed([])),
         RouteSpec(
             id: .readAll, method: .get, path: "/all", access: .atLeast(.admin), scope: .none,
-            query: .allowed(read.union(filter))),
+            query: .allowed(LogReadQuery.names)),
         RouteSpec(
             id: .readCategory, method: .get, path: "/categories/{category}", access: .atLeast(.reader),
-            scope: .category, query: .allowed(read.union(["type"]))),
+            scope: .category, query: .allowed(LogReadQuery.names.subtracting(["category", "streamPrefix"]))),
         RouteSpec(
             id: .subscribeAll, method: .get, path: "/subscribe/all", access: .atLeast(.admin), scope: .none,
-            query: .allowed(subscribe.union(filter))),
+            query: .allowed(SubscriptionQuery.names)),
         RouteSpec(
             id: .subscribeStream, method: .get, path: "/subscribe/streams/{stream}", access: .atLeast(.reader),
             scope: .stream, query: .allowed(subscribe)),
