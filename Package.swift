@@ -25,6 +25,8 @@ let package = Package(
         .trait(
             name: "Client",
             description: "The commands' --server URL and bench --server (AnnalsClient, AsyncHTTPClient)."),
+        .trait(
+            name: "OTel", description: "annals serve --otel-endpoint: traces and metrics over OTLP/HTTP (swift-otel)."),
         .default(enabledTraits: []),
     ],
     dependencies: [
@@ -42,6 +44,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only, and only with Annals' OTel trait (its default gRPC exporter is not built).
+        .package(
+            url: "https://github.com/swift-otel/swift-otel", from: "1.6.0",
+            traits: [.trait(name: "OTLPHTTP", condition: .when(traits: ["OTel"]))]),
     ],
     targets: [
         .target(
@@ -126,6 +132,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Client"])),
                 .product(name: "HummingbirdTLS", package: "hummingbird", condition: .when(traits: ["TLS"])),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["TLS"])),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTel"])),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -179,6 +187,7 @@ let package = Package(
                 "Annals", "AnnalsTesting", "AnnalsServer", "AnnalsClient", "AnnalsWire", "AnnalsCLI",
                 "AnnalsTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

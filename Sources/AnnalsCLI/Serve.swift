@@ -88,6 +88,13 @@ extension AnnalsCommand {
         @Option(
             name: .long,
             help:
+                "Export traces and metrics over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (ANNALS_OTEL_ENDPOINT; needs the OTel trait)."
+        )
+        var otelEndpoint: String?
+
+        @Option(
+            name: .long,
+            help:
                 "Log level: trace, debug, info, notice, warning, error, critical (ANNALS_LOG_LEVEL; default info; debug logs every request)."
         )
         var logLevel: String?
@@ -128,7 +135,8 @@ extension AnnalsCommand {
                     #endif
                 }
                 // Before the store opens: it makes its metric handles from the bootstrapped factory.
-                let metrics = ServeMetrics.shared
+                let metrics = try ServeMetrics.bootstrap(
+                    otelEndpoint: otelEndpoint ?? ServerEnvironment.value("ANNALS_OTEL_ENDPOINT"), logger: logger)
                 let (serverConfiguration, serverLogger, serverTransport) = (configuration, logger, transport)
 
                 let choice = try StoreChoice.resolve(
@@ -210,9 +218,12 @@ extension AnnalsCommand {
             }
             // The library has no signal handling of its own: SIGTERM and SIGINT shut the group down
             // gracefully (stop accepting, end subscriptions, finish requests).
+            // The exporters first: a group stops its services in reverse, so they flush after the server.
+            let services = metrics.exportServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    services: services + [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
             try await group.run()
             print("Annals stopped.")
         }

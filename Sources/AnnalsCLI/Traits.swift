@@ -30,6 +30,15 @@ enum Traits {
         #endif
     }()
 
+    /// `serve --otel-endpoint` (the `OTel` trait).
+    static let otel: Bool = {
+        #if OTel
+            true
+        #else
+            false
+        #endif
+    }()
+
     /// The answer to an option this build cannot serve: which trait it needs, and how to build with it.
     static func missing(_ feature: String, trait: String) -> EventStoreError {
         EventStoreError(

@@ -14,7 +14,9 @@ struct TLSAndCLITests {
     @Test("CI builds every trait, so no test here is skipped for want of one")
     func everyTraitInCI() {
         guard ProcessInfo.processInfo.environment["CI"] == "true" else { return }
-        #expect(Traits.postgres && Traits.tls && Traits.client, "CI runs swift test --traits Postgres,TLS,Client")
+        #expect(
+            Traits.postgres && Traits.tls && Traits.client && Traits.otel,
+            "CI runs swift test --traits Postgres,TLS,Client,OTel")
     }
 
     @Test("built without a trait, an option that needs it says which trait and how to build with it")
