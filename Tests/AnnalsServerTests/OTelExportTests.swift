@@ -44,7 +44,8 @@ struct OTelExportTests {
             defer { try? FileManager.default.removeItem(atPath: data) }
             let (child, url, printed) = try await Child.serve(
                 data: data, ["--otel-endpoint", "http://127.0.0.1:\(port)", "--log-level", "warning"])
-            let store = try RemoteEventStore(url: url, token: try #require(printed))
+            let token = try #require(printed)
+            let store = try RemoteEventStore(url: url, token: token)
             for index in 0..<3 {
                 try await store.append(
                     [EventData(type: "Exported", data: Data(#"{"n":\#(index)}"#.utf8))], to: try StreamName("otel-1"))

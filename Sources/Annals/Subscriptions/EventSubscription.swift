@@ -1,3 +1,7 @@
+import Instrumentation
+import Metrics
+import Tracing
+
 /// A subscription: an `AsyncSequence` of recorded events, history first, then live.
 ///
 /// Pull-based: nothing is read until the consumer asks, and the sequence holds at most one page of
@@ -84,6 +88,10 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
     var cursor: UInt64?
     var buffer: [RecordedEvent] = []
     var bufferIndex = 0
+    /// Whether the first ``next()`` has run (it resolves the start, in an `annals.subscribe` span).
+    var begun = false
+    /// `annals_subscriber_lag_events{target}`: how many events behind the head each page read starts.
+    let lag: Recorder
 
     /// A source that delivers the events of `target` from `start`, history first, then live.
     ///
@@ -105,6 +113,13 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
         self.notifier = notifier
         self.target = target
         self.pageSize = max(1, pageSize)
+        let kind =
+            switch target {
+            case .stream: "stream"
+            case .category: "category"
+            case .allMatching: "all"
+            }
+        self.lag = Recorder(label: "annals_subscriber_lag_events", dimensions: [("target", kind)])
         let isStream = target.isStream
         switch start {
         case .beginning:
@@ -142,9 +157,20 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
     /// The next event: from the page in hand, else from the next page read after the cursor, waiting on
     /// the ``CommitNotifier`` while there is none; see ``EventSubscriptionSource/next()``.
     public mutating func next() async throws -> RecordedEvent? {
-        if let resolve = resolveStart {
-            resolveStart = nil
-            cursor = try await resolve()
+        if !begun {
+            begun = true
+            let span = InstrumentationSystem.tracer.startSpan("annals.subscribe", ofKind: .internal)
+            defer { span.end() }
+            span.attributes["annals.target"] = "\(target)"
+            if let resolve = resolveStart {
+                resolveStart = nil
+                do {
+                    cursor = try await resolve()
+                } catch {
+                    span.recordError(error)
+                    throw error
+                }
+            }
         }
         while true {
             if bufferIndex < buffer.count {
@@ -167,6 +193,9 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
             }
             buffer = page
             bufferIndex = 0
+            if let first = page.first, noted > first.position.value {
+                lag.record(noted - 1 - first.position.value)
+            }
             if let last = page.last {
                 cursor = target.checkpoint(of: last)
             }

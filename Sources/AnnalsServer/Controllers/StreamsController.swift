@@ -146,20 +146,11 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
             }
             if page.isEmpty { break }
         }
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.key("streams")
-        writer.beginArray()
-        for info in visible { WireFormat.write(info, into: &writer) }
-        writer.endArray()
-        writer.key("next")
-        if let cursor, !exhausted || visible.count == limit, cursor != after {
-            writer.string(cursor.rawValue)
-        } else {
-            writer.null()
-        }
-        writer.endObject()
-        return AnnalsEnvironment.json(writer.bytes)
+        let next = cursor.flatMap { !exhausted || visible.count == limit ? $0 : nil }.flatMap { $0 != after ? $0 : nil }
+        return AnnalsEnvironment.json(
+            AnnalsEnvironment.page("streams", visible, write: WireFormat.write) { writer in
+                if let next { writer.string(next.rawValue) } else { writer.null() }
+            })
     }
 
     /// A JSON page's size: the query's limit, at most the configured maximum, or the default page size.

@@ -190,15 +190,25 @@ final class AnnalsEnvironment: Sendable {
 
     // MARK: Responses
 
+    /// A page of events: `{"events": […], "next": N or null}`.
     static func page(_ events: [RecordedEvent], next: UInt64?) -> [UInt8] {
+        page("events", events, write: WireFormat.write) { writer in
+            if let next { writer.number(next) } else { writer.null() }
+        }
+    }
+
+    /// A page of the API: `{"<key>": [items], "next": …}`, `next` written by `next`.
+    static func page<Item>(
+        _ key: String, _ items: [Item], write: (Item, inout JSONWriter) -> Void, next: (inout JSONWriter) -> Void
+    ) -> [UInt8] {
         var writer = JSONWriter()
         writer.beginObject()
-        writer.key("events")
+        writer.key(key)
         writer.beginArray()
-        for event in events { WireFormat.write(event, into: &writer) }
+        for item in items { write(item, &writer) }
         writer.endArray()
         writer.key("next")
-        if let next { writer.number(next) } else { writer.null() }
+        next(&writer)
         writer.endObject()
         return writer.bytes
     }
