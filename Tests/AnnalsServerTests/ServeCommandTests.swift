@@ -34,14 +34,20 @@ struct ServeCommandTests {
         #expect(metrics.contains(#"annals_flush_duration_seconds_count{store="file"} 1"#))
         #expect(metrics.contains(#"annals_appends_total{store="file"} 1"#))
         // A live subscription must not hold the shutdown up.
+        let firstEvent = AsyncStream<Void>.makeStream()
         let subscription = Task {
             var seen = 0
             do {
-                for try await _ in store.subscribe(to: .stream(stream), from: .beginning) { seen += 1 }
+                for try await _ in store.subscribe(to: .stream(stream), from: .beginning) {
+                    seen += 1
+                    firstEvent.continuation.yield()
+                }
             } catch {}
             return seen
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Live and delivering before the signal (a fixed 300 ms pause was too short in a loaded run).
+        var delivered = firstEvent.stream.makeAsyncIterator()
+        _ = await delivered.next()
         let stopped = ContinuousClock.now
         first.signal(SIGTERM)
         let status = (try await first.exit())

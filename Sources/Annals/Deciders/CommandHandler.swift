@@ -214,9 +214,11 @@ public struct CommandHandler<D: Decider>: Sendable {
         let started = ContinuousClock.now
         do {
             let result = try await withSpan("annals.command \(D.self)", ofKind: .internal) { span in
-                span.attributes["annals.stream"] = stream.rawValue
                 let result = try await handleAttempts(command, on: stream, metadata: metadata)
-                span.attributes["annals.attempts"] = result.attempts
+                if span.isRecording {
+                    span.attributes["annals.stream"] = stream.rawValue
+                    span.attributes["annals.attempts"] = result.attempts
+                }
                 return result
             }
             metrics.record(.ok, attempts: result.attempts, duration: ContinuousClock.now - started)

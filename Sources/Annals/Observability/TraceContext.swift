@@ -37,6 +37,14 @@ public struct MetadataTraceCarrier: Injector, Extractor, Sendable {
 /// Trace context as plain key–value pairs, the way the process's instrument writes it (`traceparent`
 /// and `tracestate` for W3C trace context).
 public enum TraceFields {
+    /// Whether the current instrument (the bootstrapped one, or a task-local tracer) records anything:
+    /// false for swift-distributed-tracing's no-op instrument, so hot paths skip work whose result it
+    /// would drop (decoding an event's metadata for its context, a middleware per request).
+    public static var isActive: Bool {
+        let instrument = InstrumentationSystem.instrument
+        return !(instrument is NoOpInstrument) && !(instrument is NoOpTracer)
+    }
+
     /// What the current instrument writes for `context`: empty when nothing traces (no tracer is
     /// bootstrapped) or `context` holds no span.
     public static func of(_ context: ServiceContext) -> [String: String] {
@@ -91,8 +99,11 @@ package func withStoreSpan<T>(
     _ name: String, store: String, stream: StreamName? = nil, _ operation: () async throws -> T
 ) async throws -> T {
     try await withSpan(name, ofKind: .internal) { span in
-        span.attributes["annals.store"] = store
-        if let stream { span.attributes["annals.stream"] = stream.rawValue }
+        // A no-op span drops attributes, but setting them still builds a dictionary per call.
+        if span.isRecording {
+            span.attributes["annals.store"] = store
+            if let stream { span.attributes["annals.stream"] = stream.rawValue }
+        }
         return try await operation()
     }
 }

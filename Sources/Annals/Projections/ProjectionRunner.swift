@@ -88,18 +88,16 @@ public struct ProjectionRunner<P: Projection>: Service {
     /// the event's metadata carries, so the commands a process manager issues join the request's trace.
     private func apply(_ event: RecordedEvent) async throws {
         defer { applied.increment() }
-        let instrument = InstrumentationSystem.instrument
         // Reading the metadata costs a JSON decode per event: only when something traces.
-        guard !(instrument is NoOpInstrument), !(instrument is NoOpTracer), !event.metadata.isEmpty else {
-            try await withSpan("annals.projection \(projection.name)", ofKind: .consumer) { _ in
-                try await projection.apply(event)
-            }
-            return
-        }
-        let parent = TraceFields.context(of: EventMetadata(decoding: event.metadata)) ?? .current ?? .topLevel
+        let carried =
+            TraceFields.isActive && !event.metadata.isEmpty
+            ? TraceFields.context(of: EventMetadata(decoding: event.metadata)) : nil
+        let parent = carried ?? .current ?? .topLevel
         try await withSpan("annals.projection \(projection.name)", context: parent, ofKind: .consumer) { span in
-            span.attributes["annals.stream"] = event.stream.rawValue
-            span.attributes["annals.event_type"] = event.type
+            if span.isRecording {
+                span.attributes["annals.stream"] = event.stream.rawValue
+                span.attributes["annals.event_type"] = event.type
+            }
             try await projection.apply(event)
         }
     }

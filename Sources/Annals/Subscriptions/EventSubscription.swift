@@ -161,7 +161,7 @@ public struct CatchUpSubscriptionSource: EventSubscriptionSource {
             begun = true
             let span = InstrumentationSystem.tracer.startSpan("annals.subscribe", ofKind: .internal)
             defer { span.end() }
-            span.attributes["annals.target"] = "\(target)"
+            if span.isRecording { span.attributes["annals.target"] = "\(target)" }
             if let resolve = resolveStart {
                 resolveStart = nil
                 do {

@@ -146,7 +146,10 @@ struct StreamsController<Context: AnnalsRequestContext>: AnnalsController {
             }
             if page.isEmpty { break }
         }
-        let next = cursor.flatMap { !exhausted || visible.count == limit ? $0 : nil }.flatMap { $0 != after ? $0 : nil }
+        // Go on from the last stream looked at, unless the list ended short of a full page (or nothing
+        // was looked at).
+        let goesOn = (!exhausted || visible.count == limit) && cursor != after
+        let next = goesOn ? cursor : nil
         return AnnalsEnvironment.json(
             AnnalsEnvironment.page("streams", visible, write: WireFormat.write) { writer in
                 if let next { writer.string(next.rawValue) } else { writer.null() }

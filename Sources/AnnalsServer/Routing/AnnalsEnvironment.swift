@@ -49,17 +49,11 @@ final class AnnalsEnvironment: Sendable {
             answer = AnnalsHTTPError(error.error)
             answer.headers[.connection] = "close"
         case is NIOTooManyBytesError:
-            answer = AnnalsHTTPError(
-                EventStoreError(
-                    .limitExceeded,
-                    "The body is larger than \(configuration.maximumBodyBytes) bytes, the most accepted."))
+            answer = AnnalsHTTPError(bodyTooLarge)
         case let error as HTTPError where error.status == .notFound:
             answer = AnnalsHTTPError(EventStoreError(.routeNotFound, "No route for \(request.uri.path)."))
         case let error as HTTPError where error.status == .contentTooLarge:
-            answer = AnnalsHTTPError(
-                EventStoreError(
-                    .limitExceeded,
-                    "The body is larger than \(configuration.maximumBodyBytes) bytes, the most accepted."))
+            answer = AnnalsHTTPError(bodyTooLarge)
         default:
             logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             answer = AnnalsHTTPError(
@@ -74,6 +68,12 @@ final class AnnalsEnvironment: Sendable {
     }
 
     // MARK: Bodies
+
+    /// A body over ``ServerConfiguration/maximumBodyBytes`` whose length was not known up front.
+    var bodyTooLarge: EventStoreError {
+        EventStoreError(
+            .limitExceeded, "The body is larger than \(configuration.maximumBodyBytes) bytes, the most accepted.")
+    }
 
     /// The request's whole body, within the body limit and the body timeout.
     func collect(_ request: Request) async throws -> [UInt8] {
@@ -93,7 +93,7 @@ final class AnnalsEnvironment: Sendable {
             throw EventStoreError(
                 .requestTimeout, "The request's body did not arrive within \(timeout); the connection is closed.")
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
+            throw bodyTooLarge
         } catch let error as HTTPParserError {
             // A bad chunk size, an unsupported Transfer-Encoding: the client's bytes, not the server.
             throw MalformedFraming(
@@ -101,7 +101,7 @@ final class AnnalsEnvironment: Sendable {
             )
         } catch is NIOTooManyBytesError {
             // A chunked body has no Content-Length to check first: it is refused as it passes the limit.
-            throw EventStoreError(.limitExceeded, "The body is larger than \(limit) bytes, the most accepted.")
+            throw bodyTooLarge
         }
     }
 

@@ -168,9 +168,6 @@ public enum RouteTable {
     /// is left to the application's router; `annals serve` answers it with `405` too).
     static let standardMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .patch, .options]
 
-    /// The paths whose routes ignore their query (all literal paths: the admin page and its files).
-    public static let queryIgnoringPaths: Set<String> = Set(all.filter { $0.query == .ignored }.map(\.path))
-
     /// The methods the table has for a path pattern (`/streams/{stream}`), GET, POST, PUT, DELETE in
     /// that order (as an `Allow` header lists them); empty for a pattern no route has.
     public static func methods(forPath path: String) -> [HTTPRequest.Method] {
