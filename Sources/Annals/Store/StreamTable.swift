@@ -20,6 +20,20 @@ package struct StreamTable: Sendable {
         package var lastRevision: StreamRevision? {
             positions.isEmpty ? nil : StreamRevision(UInt64(positions.count - 1))
         }
+
+        /// The stream as ``StreamRules`` see it. Setting it keeps `positions`, the truth of the count.
+        package var state: StreamState {
+            get {
+                StreamState(
+                    eventCount: UInt64(positions.count), metadata: metadata, isDeleted: isDeleted,
+                    isTombstoned: isTombstoned)
+            }
+            set {
+                metadata = newValue.metadata
+                isDeleted = newValue.isDeleted
+                isTombstoned = newValue.isTombstoned
+            }
+        }
     }
 
     /// What an append will do.
@@ -57,13 +71,8 @@ package struct StreamTable: Sendable {
         if let original = try idempotentResult(for: events, in: stream, storedEvent: storedEvent) {
             return .idempotent(original)
         }
-        let record = streams[stream]
-        if record?.isTombstoned == true { throw .streamDeleted(stream) }
-        let last = record?.lastRevision
-        guard expected.isSatisfied(byLastRevision: last, isSoftDeleted: record?.isDeleted ?? false) else {
-            throw .wrongExpectedRevision(stream: stream, expected: expected, actual: last)
-        }
-        return .write(firstRevision: UInt64(record?.positions.count ?? 0), firstPosition: head)
+        let firstRevision = try StreamRules.checkAppend(to: stream, state: streams[stream]?.state, expecting: expected)
+        return .write(firstRevision: firstRevision, firstPosition: head)
     }
 
     /// Records an append the caller decided with ``decide(_:to:expecting:storedEvent:)``: the events get
@@ -72,7 +81,7 @@ package struct StreamTable: Sendable {
     package mutating func apply(_ events: [EventData], to stream: StreamName) -> AppendResult {
         // Taken out of the dictionary so that appending to its positions does not copy them.
         var record = streams.removeValue(forKey: stream) ?? newStream(stream)
-        record.isDeleted = false
+        record.state = StreamRules.appending(events.count, to: record.state)
         let firstRevision = UInt64(record.positions.count)
         let category = stream.category
         let firstPosition = head
@@ -101,11 +110,7 @@ package struct StreamTable: Sendable {
 
     /// Checks that `stream` may take user metadata.
     package func checkMetadata(_ metadata: StreamMetadata, for stream: StreamName) throws(EventStoreError) {
-        if stream.isSystem {
-            throw EventStoreError(.invalidStreamName, "System streams have no user metadata.", stream: stream)
-        }
-        try metadata.validate()
-        if streams[stream]?.isTombstoned == true { throw .streamDeleted(stream) }
+        try StreamRules.checkMetadata(metadata, for: stream, state: streams[stream]?.state)
     }
 
     package mutating func applyMetadata(_ metadata: StreamMetadata, for stream: StreamName) {
@@ -117,27 +122,14 @@ package struct StreamTable: Sendable {
 
     /// Checks a soft delete or tombstone.
     package func checkDelete(_ stream: StreamName, expecting expected: ExpectedRevision) throws(EventStoreError) {
-        if stream.isSystem {
-            throw EventStoreError(.invalidStreamName, "System streams cannot be deleted.", stream: stream)
-        }
-        let record = streams[stream]
-        if record?.isTombstoned == true { throw .streamDeleted(stream) }
-        guard expected.isSatisfied(byLastRevision: record?.lastRevision, isSoftDeleted: record?.isDeleted ?? false)
-        else {
-            throw .wrongExpectedRevision(stream: stream, expected: expected, actual: record?.lastRevision)
-        }
+        try StreamRules.checkDelete(stream, state: streams[stream]?.state, expecting: expected)
     }
 
     /// Soft-deletes (sets `truncateBefore` past the last revision) or tombstones a stream.
     package mutating func applyDelete(_ stream: StreamName, tombstone: Bool) {
         // Taken out of the dictionary so that appending to its positions does not copy them.
         var record = streams.removeValue(forKey: stream) ?? newStream(stream)
-        if tombstone {
-            record.isTombstoned = true
-        } else if !record.positions.isEmpty {
-            record.isDeleted = true
-            record.metadata.truncateBefore = StreamRevision(UInt64(record.positions.count))
-        }
+        record.state = StreamRules.deleting(record.state, tombstone: tombstone)
         streams[stream] = record
     }
 
@@ -233,12 +225,7 @@ package struct StreamTable: Sendable {
     }
 
     private func duplicate(_ id: UUID, _ stream: StreamName) -> EventStoreError {
-        EventStoreError(
-            .duplicateEventID,
-            "Event id \(id) is stored already with other content, at another place or in another stream.",
-            stream: stream,
-            eventID: id
-        )
+        StreamRules.duplicate(id, stream)
     }
 
     // MARK: Reading
@@ -246,10 +233,7 @@ package struct StreamTable: Sendable {
     /// The durable revisions of a stream (count, and the first one retention leaves visible); throws for
     /// a tombstoned stream; nil when nothing is visible.
     private func visibleRange(of record: Stream) -> Range<UInt64>? {
-        if record.isDeleted { return nil }
-        let count = durableCount(record)
-        let first = record.metadata.firstVisibleRevision(eventCount: count)
-        return first < count ? first..<count : nil
+        StreamRules.visibleRange(record.state, durableCount: durableCount(record))
     }
 
     /// How many of a stream's revisions are durable.
@@ -347,35 +331,14 @@ package struct StreamTable: Sendable {
     }
 
     private func info(of record: Stream, now: Date, recordedAt: (UInt64) throws -> Date) rethrows -> StreamInfo {
-        var visible: UInt64 = 0
-        if !record.isTombstoned, let range = visibleRange(of: record) {
-            if record.metadata.maxAge == nil {
-                visible = UInt64(range.count)
-            } else {
-                for revision in range
-                where record.metadata.isWithinMaxAge(
-                    recordedAt: try recordedAt(record.positions[Int(revision)]), now: now)
-                {
-                    visible += 1
-                }
-            }
+        try StreamRules.info(record.name, state: record.state, durableCount: durableCount(record), now: now) {
+            try recordedAt(record.positions[Int($0)])
         }
-        let durable = durableCount(record)
-        return StreamInfo(
-            stream: record.name,
-            lastRevision: durable == 0 ? nil : StreamRevision(durable - 1),
-            visibleEventCount: visible,
-            isDeleted: record.isDeleted,
-            isTombstoned: record.isTombstoned,
-            metadata: record.metadata
-        )
     }
 
-    /// Whether a stream exists as far as readers know: a stream whose only events are still pending
-    /// (above the durable head) and that has no metadata or deletion of its own is not shown (law 5).
+    /// Whether a stream exists as far as readers know (law 5).
     private func isDurable(_ record: Stream) -> Bool {
-        guard let first = record.positions.first, first >= durableHead else { return true }
-        return record.isDeleted || record.isTombstoned || record.metadata != StreamMetadata()
+        StreamRules.isDurable(record.state, firstPosition: record.positions.first, durableHead: durableHead)
     }
 
     /// How many streams ``listStreams(after:limit:now:recordedAt:)`` lists, without listing them. Only

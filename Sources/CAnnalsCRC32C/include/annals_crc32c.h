@@ -13,4 +13,8 @@ uint32_t annals_crc32c_extend_software(uint32_t crc, const void *bytes, size_t l
 /// Whether the CPU's CRC32 instruction is used.
 int annals_crc32c_is_hardware_accelerated(void);
 
+/// XXH64 of `length` bytes with `seed`, per the published xxHash specification (xxh64.c). Stable across
+/// processes and platforms, so the file store's index can store it (decision 0007, "Hash").
+uint64_t annals_xxh64(const void *bytes, size_t length, uint64_t seed);
+
 #endif
