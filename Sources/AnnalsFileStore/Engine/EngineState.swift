@@ -8,16 +8,20 @@ struct SegmentFile: Sendable {
     var fd: Int32
 }
 
-/// What the store holds in memory, under its lock: the stream table, where each event lives, the open
-/// segments, and whether the store failed or closed.
+/// What the store holds under its lock: the index, the open segments, and whether the store failed or
+/// closed.
 struct EngineState: Sendable {
-    var table = StreamTable()
-    /// locations[p]: where the record holding position p starts (see ``Location``).
-    var locations: [UInt64] = []
+    var index: any EngineIndex
     var segments: [SegmentFile] = []
     var failure: EventStoreError?
     var isClosed = false
 
+    init(index: any EngineIndex = MemoryIndex()) {
+        self.index = index
+    }
+
+    /// The index as a ``MemoryIndex``: the one `annals verify` and the index checkpoint work with.
+    var memoryIndex: MemoryIndex? { index as? MemoryIndex }
 }
 
 /// A record's place in the log, packed in 64 bits: the segment's index (high 24 bits) and the record's

@@ -181,7 +181,7 @@ public final class FileEventStore: EventStore {
         self.io = io
         self.lock = lock
         self.engine = Mutex(recovered.state)
-        self.notifier = CommitNotifier(head: recovered.state.table.durableHead)
+        self.notifier = CommitNotifier(head: recovered.state.index.durableHead)
         self.writer = Writer(
             segmentsDirectory: directory + "/" + Recovery.segmentsDirectoryName,
             active: recovered.active,
@@ -190,7 +190,7 @@ public final class FileEventStore: EventStore {
         configuration.logger.debug(
             "Opened file store",
             metadata: [
-                "directory": "\(directory)", "events": "\(recovered.state.table.durableHead)",
+                "directory": "\(directory)", "events": "\(recovered.state.index.durableHead)",
                 "segments": "\(recovered.state.segments.count)",
                 "usedIndexCheckpoint": "\(recovered.statistics.usedCheckpoint)",
                 "scannedRecords": "\(recovered.statistics.scannedRecords)",
@@ -349,16 +349,8 @@ public final class FileEventStore: EventStore {
             while true {
                 // Copy a chunk of (revision, position, location) out of the lock.
                 let (chunk, metadata, segments) = try engine.withLock { state throws(EventStoreError) in
-                    let (positions, metadata, reversed) = try state.table.streamPositions(
-                        stream,
-                        from: cursor,
-                        direction: direction
-                    )
-                    let indices =
-                        reversed
-                        ? Array(positions.indices.reversed().prefix(Self.readChunk))
-                        : Array(positions.indices.prefix(Self.readChunk))
-                    let chunk = indices.map { (UInt64($0), positions[$0], state.locations[Int(positions[$0])]) }
+                    let (chunk, metadata) = try state.index.streamChunk(
+                        stream, from: cursor, direction: direction, limit: Self.readChunk)
                     return (chunk, metadata, state.segments)
                 }
                 guard limit > 0, let last = chunk.last else { return result }
@@ -397,12 +389,9 @@ public final class FileEventStore: EventStore {
             var result: [RecordedEvent] = []
             var cursor = position
             while limit > 0 {
-                let (chunk, segments) = engine.withLock { state in
-                    var chunk: [(UInt64, UInt64)] = []
-                    state.table.allPositions(from: cursor, direction: direction, filter: filter).visit { position in
-                        chunk.append((position, state.locations[Int(position)]))
-                        return chunk.count < Self.readChunk
-                    }
+                let (chunk, segments) = try engine.withLock { state throws(EventStoreError) in
+                    let chunk = try state.index.allChunk(
+                        from: cursor, direction: direction, filter: filter, limit: Self.readChunk)
                     return (chunk, state.segments)
                 }
                 guard let last = chunk.last else { return result }
@@ -432,8 +421,8 @@ public final class FileEventStore: EventStore {
         let now = configuration.clock()
         return try engine.withLock { state in
             var loader = EventLoader(io: io, segments: state.segments, storeID: storeID)
-            return try state.table.info(stream, now: now) { position in
-                try loader.event(at: position, location: state.locations[Int(position)]).recordedAt
+            return try state.index.info(stream, now: now) { position, location in
+                try loader.event(at: position, location: location).recordedAt
             }
         }
     }
@@ -441,7 +430,7 @@ public final class FileEventStore: EventStore {
     /// How many streams ``listStreams(after:limit:)`` lists in all, from the index, without listing them.
     public func streamCount() async throws -> UInt64 {
         try checkNotClosed()
-        return UInt64(engine.withLock { $0.table.listedStreamCount })
+        return UInt64(try engine.withLock { state throws(EventStoreError) in try state.index.listedStreamCount() })
     }
 
     /// Up to `limit` streams after `after`, in creation order, from the index; a stream whose only
@@ -452,8 +441,8 @@ public final class FileEventStore: EventStore {
         let now = configuration.clock()
         return try engine.withLock { state in
             var loader = EventLoader(io: io, segments: state.segments, storeID: storeID)
-            return try state.table.listStreams(after: after, limit: limit, now: now) { position in
-                try loader.event(at: position, location: state.locations[Int(position)]).recordedAt
+            return try state.index.listStreams(after: after, limit: limit, now: now) { position, location in
+                try loader.event(at: position, location: location).recordedAt
             }
         }
     }
@@ -461,7 +450,7 @@ public final class FileEventStore: EventStore {
     /// The durable head: the position the next event will get.
     public func headPosition() async throws -> Position {
         try checkNotClosed()
-        return Position(engine.withLock { $0.table.durableHead })
+        return Position(engine.withLock { $0.index.durableHead })
     }
 
     /// Throws the writer's failure (a failed flush or write: every append is refused until the store

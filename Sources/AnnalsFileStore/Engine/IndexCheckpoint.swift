@@ -29,14 +29,14 @@ struct IndexCheckpoint {
 
     /// Writes the checkpoint for `state`, whose log ends at `endOffset` of segment `segmentIndex`.
     static func write(
-        _ state: EngineState,
+        _ index: MemoryIndex,
         storeID: UUID,
         segmentIndex: Int,
         endOffset: Int64,
         directory: String,
         io: any FileIO
     ) throws {
-        let table = state.table
+        let table = index.table
         let head = Int(table.durableHead)
         var typeNames: [String] = []
         var typeIndex = [UInt32](repeating: 0, count: head)
@@ -94,7 +94,7 @@ struct IndexCheckpoint {
             writer.put(streamIndex[position])
             writer.put(typeIndex[position])
             withUnsafeBytes(of: ids[position].uuid) { writer.put(bytes: $0) }
-            writer.put(state.locations[position])
+            writer.put(index.locations[position])
             try spill()
         }
         try spill(force: true)
@@ -137,14 +137,14 @@ struct IndexCheckpoint {
                     guard types.count < reader.remaining else { return nil }
                     types.append(try name(&reader))
                 }
-                var state = EngineState()
+                let index = MemoryIndex()
                 for _ in 0..<Int(try reader.u32()) {
                     guard reader.remaining > 0 else { return nil }
                     let stream = try StreamName(allowingSystemName: try name(&reader))
                     let flags = try reader.u8()
                     let metadata = try JSONDecoder().decode(
                         StreamMetadata.self, from: Data(try reader.bytes(Int(try reader.u32()))))
-                    state.table.restoreStream(
+                    index.table.restoreStream(
                         stream, metadata: metadata, isDeleted: flags & 1 != 0, isTombstoned: flags & 2 != 0)
                 }
                 guard UInt64(reader.remaining) == head * 32 else { return nil }
@@ -152,26 +152,29 @@ struct IndexCheckpoint {
                 var streamIndexes = [UInt32](repeating: 0, count: count)
                 var typeIndexes = [UInt32](repeating: 0, count: count)
                 var ids = [UUID](repeating: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), count: count)
-                state.locations.reserveCapacity(count)
-                for index in 0..<count {
-                    streamIndexes[index] = try reader.u32()
-                    typeIndexes[index] = try reader.u32()
+                index.locations.reserveCapacity(count)
+                for offset in 0..<count {
+                    streamIndexes[offset] = try reader.u32()
+                    typeIndexes[offset] = try reader.u32()
                     var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
                     let idBytes = try reader.bytes(16)
                     withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: idBytes) }
-                    ids[index] = UUID(uuid: uuid)
-                    state.locations.append(try reader.u64())
+                    ids[offset] = UUID(uuid: uuid)
+                    index.locations.append(try reader.u64())
                 }
                 guard
-                    state.table.restoreEvents(
+                    index.table.restoreEvents(
                         ids: ids,
                         typeIndexes: typeIndexes,
                         typeNames: types,
                         streamIndexes: streamIndexes
                     )
                 else { return nil }
-                state.table.durableHead = head
-                return (IndexCheckpoint(head: head, segmentIndex: segmentIndex, endOffset: Int64(endOffset)), state)
+                index.table.durableHead = head
+                return (
+                    IndexCheckpoint(head: head, segmentIndex: segmentIndex, endOffset: Int64(endOffset)),
+                    EngineState(index: index)
+                )
             } catch {
                 return nil
             }

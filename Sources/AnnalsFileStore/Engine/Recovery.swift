@@ -125,18 +125,18 @@ struct Recovery {
                 let start: Int64
                 if let resume, index == resume.segment {
                     guard resume.offset >= Int64(SegmentHeader.size), resume.offset <= size,
-                        state.table.head >= entry.firstPosition
+                        state.index.head >= entry.firstPosition
                     else {
                         restart = true
                         break
                     }
                     start = resume.offset
                 } else {
-                    guard entry.firstPosition == state.table.head else {
+                    guard entry.firstPosition == state.index.head else {
                         throw corrupted(
-                            entry.firstPosition > state.table.head
-                                ? "Events \(state.table.head)..<\(entry.firstPosition) are missing: a segment before \(path) is gone."
-                                : "Segment \(path) starts at \(entry.firstPosition), but the log before it ends at \(state.table.head)."
+                            entry.firstPosition > state.index.head
+                                ? "Events \(state.index.head)..<\(entry.firstPosition) are missing: a segment before \(path) is gone."
+                                : "Segment \(path) starts at \(entry.firstPosition), but the log before it ends at \(state.index.head)."
                         )
                     }
                     start = Int64(SegmentHeader.size)
@@ -147,7 +147,9 @@ struct Recovery {
                     header,
                     kind,
                     frame throws(RecordFormat.FrameProblem) in
-                    try Self.apply(frame, header: header, kind: kind, offset: offset, segment: segmentIndex, to: &state)
+                    try Self.apply(
+                        frame, header: header, kind: kind, offset: offset, segment: segmentIndex,
+                        segmentFirstPosition: entry.firstPosition, to: &state)
                     statistics.scannedRecords += 1
                     statistics.scannedBytes += Int64(header.length)
                 }
@@ -161,7 +163,7 @@ struct Recovery {
                 scanned.append((file, end))
             }
             if restart { continue }
-            state.table.durableHead = state.table.head
+            state.index.publishDurable()
             let active: ActiveSegment
             if let last = scanned.last {
                 active = ActiveSegment(
@@ -173,7 +175,7 @@ struct Recovery {
             } else {
                 let segment = try Self.createSegment(
                     directory: segmentsDirectory,
-                    firstPosition: state.table.head,
+                    firstPosition: state.index.head,
                     storeID: identity.storeID,
                     size: Int64(configuration.segmentSize),
                     io: io
@@ -226,28 +228,32 @@ struct Recovery {
         kind: RecordFormat.Kind,
         offset: Int64,
         segment: Int,
+        segmentFirstPosition: UInt64,
         to state: inout EngineState
     ) throws(RecordFormat.FrameProblem) {
-        guard header.position == state.table.head else {
-            throw .wrongPosition(expected: state.table.head, found: header.position)
+        guard header.position == state.index.head else {
+            throw .wrongPosition(expected: state.index.head, found: header.position)
         }
+        let end = LogPoint(segmentFirstPosition: segmentFirstPosition, offset: UInt64(offset) + UInt64(header.length))
         switch kind {
         case .events:
             let record = try RecordFormat.decodeEvents(frame, header: header, payloads: false)
-            let expectedRevision = UInt64(state.table.streams[record.stream]?.positions.count ?? 0)
+            let expectedRevision: UInt64
+            var repeated = false
+            do throws(EventStoreError) {
+                expectedRevision = try state.index.eventCount(of: record.stream)
+                for event in record.events where try state.index.contains(event.id) { repeated = true }
+            } catch {
+                throw .indexUnreadable(error.message)
+            }
             guard record.firstRevision == expectedRevision else { throw .malformedBody }
             // An id stored twice would make idempotent retries ambiguous: the log is damaged.
-            guard record.events.allSatisfy({ state.table.eventIDs[$0.id] == nil }) else { throw .malformedBody }
-            state.table.apply(record.events, to: record.stream)
-            let location = Location.pack(segment: segment, offset: offset)
-            for _ in record.events { state.locations.append(location) }
+            guard !repeated else { throw .malformedBody }
+            state.index.apply(
+                record.events, to: record.stream, location: Location.pack(segment: segment, offset: offset), end: end)
         case .metadata, .softDelete, .tombstone:
             let record = try RecordFormat.decodeControl(frame, header: header, kind: kind)
-            switch kind {
-            case .metadata: state.table.applyMetadata(record.metadata ?? StreamMetadata(), for: record.stream)
-            case .softDelete: state.table.applyDelete(record.stream, tombstone: false)
-            default: state.table.applyDelete(record.stream, tombstone: true)
-            }
+            state.index.applyControl(kind, stream: record.stream, metadata: record.metadata, end: end)
         }
     }
 

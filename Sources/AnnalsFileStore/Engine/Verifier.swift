@@ -90,7 +90,8 @@ extension FileEventStore {
             return report
         }
         report.storeID = identity.storeID.uuidString
-        var state = EngineState()
+        let rebuilt = MemoryIndex()
+        var state = EngineState(index: rebuilt)
         let files = try recovery.segmentFiles()
         // After the first damage, positions can no longer be followed; checksums still can.
         var broken = false
@@ -124,19 +125,19 @@ extension FileEventStore {
                 }
                 report.findings.append(.init(file: name, offset: 0, message: "bad header (\(problem))", isDamage: true))
             }
-            if !broken, entry.firstPosition != state.table.head {
+            if !broken, entry.firstPosition != state.index.head {
                 report.findings.append(
                     .init(
                         file: name,
                         message:
-                            "starts at position \(entry.firstPosition), but the log before it ends at \(state.table.head)",
+                            "starts at position \(entry.firstPosition), but the log before it ends at \(state.index.head)",
                         isDamage: true
                     )
                 )
             }
             var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
             var offset = Int64(SegmentHeader.size)
-            broken = broken || entry.firstPosition != state.table.head
+            broken = broken || entry.firstPosition != state.index.head
             while true {
                 let outcome = try scanner.scan(from: offset) {
                     at, header, kind, frame throws(RecordFormat.FrameProblem) in
@@ -148,7 +149,9 @@ extension FileEventStore {
                     }
                     // After damage, positions cannot be checked; keep checking checksums.
                     if !broken {
-                        try Recovery.apply(frame, header: header, kind: kind, offset: at, segment: index, to: &state)
+                        try Recovery.apply(
+                            frame, header: header, kind: kind, offset: at, segment: index,
+                            segmentFirstPosition: entry.firstPosition, to: &state)
                     }
                 }
                 switch try TailRule.settle(outcome, scanner: &scanner, size: size, isLast: index == files.count - 1) {
@@ -178,12 +181,12 @@ extension FileEventStore {
             report.records += figures.records
             report.bytes += figures.bytes
         }
-        report.events = state.table.head
-        report.streams = state.table.streamOrder.count
+        report.events = state.index.head
+        report.streams = rebuilt.table.streamOrder.count
         if !broken,
             let (checkpoint, indexed) = IndexCheckpoint.load(directory: directory, storeID: identity.storeID, io: io)
         {
-            report.findings += compare(indexed, checkpoint: checkpoint, with: state)
+            report.findings += compare(indexed, checkpoint: checkpoint, with: rebuilt)
         }
         return report
     }
@@ -192,11 +195,12 @@ extension FileEventStore {
 extension FileEventStore {
     /// Checks the persisted index against the index rebuilt from the log, for the positions it covers.
     static func compare(
-        _ indexed: EngineState,
+        _ indexedState: EngineState,
         checkpoint: IndexCheckpoint,
-        with rebuilt: EngineState
+        with rebuilt: MemoryIndex
     ) -> [VerificationReport.Finding] {
         let file = IndexCheckpoint.directoryName + "/" + IndexCheckpoint.fileName
+        guard let indexed = indexedState.memoryIndex else { return [] }
         func damage(_ message: String) -> VerificationReport.Finding {
             .init(file: file, message: message + "; delete the file and reopen the store to rebuild it", isDamage: true)
         }

@@ -81,11 +81,11 @@ final class Writer: @unchecked Sendable {
 
     /// Persists the index as of the durable head, so the next open scans only what comes after it.
     private func writeCheckpoint(_ store: FileEventStore) {
-        let state = store.engine.withLock { state -> EngineState? in state.failure == nil ? state : nil }
-        guard let state else { return }
+        let index = store.engine.withLock { state -> (any EngineIndex)? in state.failure == nil ? state.index : nil }
+        guard let index = index as? MemoryIndex else { return }
         do {
             try IndexCheckpoint.write(
-                state,
+                index,
                 storeID: store.storeID,
                 segmentIndex: active.index,
                 endOffset: active.writeOffset,
@@ -126,7 +126,48 @@ final class Writer: @unchecked Sendable {
 
     // MARK: Appends
 
+    /// Commits a group in parts that each fit the index's free slots: when the next append does not
+    /// fit, what came before it is committed, and the index is frozen (its flush starts in the
+    /// background) before the rest goes on.
     private func commit(_ group: [AppendRequest], _ store: FileEventStore) {
+        var start = 0
+        while start < group.count {
+            let free = store.engine.withLock { $0.index.freeSlots }
+            var end = start
+            var taken = 0
+            while end < group.count, taken + group[end].events.count <= free {
+                taken += group[end].events.count
+                end += 1
+            }
+            if end == start {
+                // Not even the next append fits: freeze, then try again.
+                if let failure = makeRoom(store) {
+                    for request in group[start...] { request.continuation.resume(throwing: failure) }
+                    return
+                }
+                continue
+            }
+            commitPart(Array(group[start..<end]), store)
+            start = end
+        }
+    }
+
+    /// Freezes the index (after its previous frozen part is written); an error when that part cannot
+    /// be written.
+    private func makeRoom(_ store: FileEventStore) -> EventStoreError? {
+        let index = store.engine.withLock { $0.index }
+        do throws(EventStoreError) {
+            try index.waitForFlush()
+        } catch {
+            return error
+        }
+        let end = LogPoint(segmentFirstPosition: active.firstPosition, offset: UInt64(active.writeOffset))
+        store.engine.withLock { $0.index.freeze(end: end) }
+        index.startFlush { body in store.engine.withLock { _ in body() } }
+        return nil
+    }
+
+    private func commitPart(_ group: [AppendRequest], _ store: FileEventStore) {
         if let refusal = refusal(store) {
             for request in group { request.continuation.resume(throwing: refusal) }
             return
@@ -142,30 +183,34 @@ final class Writer: @unchecked Sendable {
         let now = store.configuration.clock()
         var outcomes: [Result<AppendResult, EventStoreError>] = []
         var accepted: [(request: AppendRequest, firstRevision: UInt64, firstPosition: UInt64)] = []
-        var pendingEvents: [UInt64: EventData] = [:]
+        var pendingEvents: [UInt64: StoredEvent] = [:]
         store.engine.withLock { state in
             var offset = active.writeOffset
             for (request, size) in zip(group, sizes) {
                 do throws(EventStoreError) {
-                    let decision = try state.table.decide(
+                    let decision = try state.index.decide(
                         request.events, to: request.stream, expecting: request.expected
                     ) {
                         position throws(EventStoreError) in
                         if let event = pendingEvents[position] { return event }
                         var loader = EventLoader(io: store.io, segments: state.segments, storeID: store.storeID)
-                        return try loader.event(at: position, location: state.locations[Int(position)]).eventData
+                        let recorded = try loader.event(at: position, location: try state.index.location(of: position))
+                        return StoredEvent(
+                            stream: recorded.stream, revision: recorded.revision.value, event: recorded.eventData)
                     }
                     switch decision {
                     case .idempotent(let original):
                         outcomes.append(.success(original))
                     case .write(let firstRevision, let firstPosition):
-                        let result = state.table.apply(request.events, to: request.stream)
                         let location = Location.pack(segment: active.index, offset: offset)
-                        for (index, event) in request.events.enumerated() {
-                            state.locations.append(location)
-                            pendingEvents[firstPosition + UInt64(index)] = event
-                        }
                         offset += Int64(size)
+                        let result = state.index.apply(
+                            request.events, to: request.stream, location: location,
+                            end: LogPoint(segmentFirstPosition: active.firstPosition, offset: UInt64(offset)))
+                        for (index, event) in request.events.enumerated() {
+                            pendingEvents[firstPosition + UInt64(index)] = StoredEvent(
+                                stream: request.stream, revision: firstRevision + UInt64(index), event: event)
+                        }
                         accepted.append((request, firstRevision, firstPosition))
                         outcomes.append(.success(result))
                     }
@@ -214,11 +259,9 @@ final class Writer: @unchecked Sendable {
         }
         let checked: Result<UInt64, EventStoreError> = store.engine.withLock { state in
             do throws(EventStoreError) {
-                switch request.kind {
-                case .metadata: try state.table.checkMetadata(request.metadata ?? StreamMetadata(), for: request.stream)
-                default: try state.table.checkDelete(request.stream, expecting: request.expected)
-                }
-                return .success(state.table.head)
+                try state.index.checkControl(
+                    request.kind, stream: request.stream, expected: request.expected, metadata: request.metadata)
+                return .success(state.index.head)
             } catch {
                 return .failure(error)
             }
@@ -248,13 +291,9 @@ final class Writer: @unchecked Sendable {
             request.continuation.resume(throwing: fail(store, error))
             return
         }
+        let end = LogPoint(segmentFirstPosition: active.firstPosition, offset: UInt64(active.writeOffset))
         store.engine.withLock { state in
-            switch request.kind {
-            case .metadata: state.table.applyMetadata(request.metadata ?? StreamMetadata(), for: request.stream)
-            case .softDelete: state.table.applyDelete(request.stream, tombstone: false)
-            case .tombstone: state.table.applyDelete(request.stream, tombstone: true)
-            case .events: break
-            }
+            state.index.applyControl(request.kind, stream: request.stream, metadata: request.metadata, end: end)
         }
         request.continuation.resume()
     }
@@ -293,8 +332,8 @@ final class Writer: @unchecked Sendable {
         try store.io.sync(active.fd)
         active.writeOffset += Int64(buffer.count)
         let head = store.engine.withLock { state in
-            state.table.durableHead = state.table.head
-            return state.table.head
+            state.index.publishDurable()
+            return state.index.head
         }
         store.notifier.publish(head: head)
     }
@@ -303,7 +342,7 @@ final class Writer: @unchecked Sendable {
     /// holds no events yet: two segments never share a first position).
     private func rollIfNeeded(adding bytes: Int64, _ store: FileEventStore) throws {
         guard active.writeOffset > Int64(SegmentHeader.size), active.writeOffset + bytes > segmentSize else { return }
-        let (head, segmentCount) = store.engine.withLock { ($0.table.head, $0.segments.count) }
+        let (head, segmentCount) = store.engine.withLock { ($0.index.head, $0.segments.count) }
         guard head > active.firstPosition else { return }
         guard segmentCount < 1 << 24 else {
             throw EventStoreError(

@@ -166,6 +166,8 @@ package enum RecordFormat {
         case unknownKind(UInt8)
         case wrongPosition(expected: UInt64, found: UInt64)
         case malformedBody
+        /// The on-disk index could not be read while the log was checked against it.
+        case indexUnreadable(String)
 
         /// Whether the problem is one a torn write leaves (a frame not fully on disk), rather than an
         /// intact record that does not fit: only these may be cut away at the end of the log.
@@ -180,6 +182,7 @@ package enum RecordFormat {
             switch self {
             case .end: "end of data"
             case .truncated: "the record is cut short"
+            case .indexUnreadable(let reason): "the index cannot be read (\(reason))"
             case .badMagic: "no record starts here"
             case .badLength(let length): "impossible record length \(length)"
             case .badChecksum: "checksum mismatch"
