@@ -13,3 +13,11 @@ struct FileStoreConformanceTests {
         try await check.run(FileStoreHarness())
     }
 }
+
+@Suite("FileEventStore conformance, index on disk")
+struct DiskIndexConformanceTests {
+    @Test("obeys", .timeLimit(.minutes(2)), arguments: EventStoreConformance.checks)
+    func obeys(_ check: ConformanceCheck) async throws {
+        try await check.run(FileStoreHarness(diskIndex: .tiny))
+    }
+}

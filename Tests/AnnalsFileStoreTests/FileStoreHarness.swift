@@ -21,6 +21,9 @@ struct TemporaryDirectory: Sendable {
 /// segment rollover happens within the checks.
 struct FileStoreHarness: EventStoreHarness {
     var segmentSize = 64 * 1024
+    /// The on-disk index, with memtables small enough that every check flushes runs; nil for the
+    /// in-memory index.
+    var diskIndex: IndexSettings? = nil
 
     func withStore<R: Sendable>(
         limits: EventStoreLimits,
@@ -28,7 +31,8 @@ struct FileStoreHarness: EventStoreHarness {
     ) async throws -> R {
         let directory = TemporaryDirectory("annals-conformance")
         defer { directory.remove() }
-        let configuration = FileEventStore.Configuration(limits: limits, segmentSize: max(segmentSize, 64 * 1024))
+        var configuration = FileEventStore.Configuration(limits: limits, segmentSize: max(segmentSize, 64 * 1024))
+        configuration.diskIndex = diskIndex
         return try await FileEventStore.withStore(at: directory.path, configuration: configuration) { store in
             try await body(store)
         }
@@ -40,4 +44,17 @@ extension FileEventStore.Configuration {
     static func small(limits: EventStoreLimits = EventStoreLimits()) -> Self {
         Self(limits: limits, segmentSize: 64 * 1024)
     }
+
+    /// ``small(limits:)`` with the on-disk index: memtables of 64 events and a 1 MiB budget, so that
+    /// flushes and cache evictions happen within every check.
+    static func smallOnDisk(limits: EventStoreLimits = EventStoreLimits(maxEventsPerAppend: 500)) -> Self {
+        var configuration = small(limits: limits)
+        configuration.diskIndex = .tiny
+        return configuration
+    }
+}
+
+extension IndexSettings {
+    /// Memtables of 64 events and a 1 MiB budget: every test flushes runs and evicts blocks.
+    static let tiny = IndexSettings(memoryBudget: 1 << 20, memtableEvents: 64)
 }

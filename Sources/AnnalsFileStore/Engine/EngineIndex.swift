@@ -37,6 +37,12 @@ protocol EngineIndex: AnyObject, Sendable {
     /// Writes what ``freeze(end:)`` set aside, in the background; `publish` runs a closure under the
     /// engine lock, to swap the result in.
     func startFlush(publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void)
+    /// Writes everything the index holds to disk before the store closes (the log ends at `end`).
+    func flushAtClose(end: LogPoint, publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void)
+    /// Waits for a background write to finish, as a process killed after it would have (tests).
+    func waitForBackgroundWork()
+    /// The segments' first positions, by segment index: the writer tells the index of each new one.
+    func segmentsChanged(_ firstPositions: [UInt64])
 
     /// Decides an append: idempotent retry, or where to write; throws when it must fail. Order of checks:
     /// idempotency (law 6), tombstone, expectation (law 2).
@@ -49,7 +55,9 @@ protocol EngineIndex: AnyObject, Sendable {
     /// Records an append that ``decide(_:to:expecting:storedEvent:)`` let through; its record starts
     /// at `location` and ends at `end`.
     @discardableResult
-    func apply(_ events: [EventData], to stream: StreamName, location: UInt64, end: LogPoint) -> AppendResult
+    func apply(
+        _ events: [EventData], to stream: StreamName, location: UInt64, end: LogPoint
+    ) throws(EventStoreError) -> AppendResult
     /// Checks a metadata record (`metadata` set) or a soft delete or tombstone.
     func checkControl(
         _ kind: RecordFormat.Kind, stream: StreamName, expected: ExpectedRevision, metadata: StreamMetadata?

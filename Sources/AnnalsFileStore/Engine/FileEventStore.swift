@@ -54,6 +54,8 @@ public final class FileEventStore: EventStore {
         /// Where the store's metrics go (``Annals/StoreMetrics``, dimension `store="file"`); nil for the
         /// factory bootstrapped for the process.
         public var metricsFactory: (any MetricsFactory)?
+        /// The on-disk index (decision 0007) and its settings; nil keeps the whole index in memory.
+        package var diskIndex: IndexSettings?
 
         /// A configuration; by default the default limits, 64 MiB segments, 512 events per subscription
         /// page, the system clock and no commit observer.
@@ -223,6 +225,7 @@ public final class FileEventStore: EventStore {
     /// Lets go of the directory as a killed process would: no draining, no index checkpoint. For tests.
     package func abandonWithoutCheckpoint() {
         engine.withLock { $0.isClosed = true }
+        engine.withLock { $0.index }.waitForBackgroundWork()
         releaseResources()
     }
 

@@ -18,6 +18,9 @@ final class MemoryIndex: EngineIndex, @unchecked Sendable {
     func waitForFlush() throws(EventStoreError) {}
     func freeze(end: LogPoint) {}
     func startFlush(publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {}
+    func flushAtClose(end: LogPoint, publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {}
+    func waitForBackgroundWork() {}
+    func segmentsChanged(_ firstPositions: [UInt64]) {}
 
     func decide(
         _ events: [EventData],

@@ -56,7 +56,32 @@ struct Recovery {
         // A matching index checkpoint lets the scan start where it ends.
         var state = EngineState()
         var resume: (segment: Int, offset: Int64)? = nil
-        if let (checkpoint, restored) = IndexCheckpoint.load(directory: directory, storeID: identity.storeID, io: io) {
+        var diskIndex: DiskIndex? = nil
+        if let settings = configuration.diskIndex {
+            // The on-disk index: its manifest says where the scan resumes.
+            var sizes: [(firstPosition: UInt64, size: Int64)] = []
+            for entry in files {
+                let fd = try io.open(segmentsDirectory + "/" + entry.name, create: false)
+                defer { io.close(fd) }
+                sizes.append((entry.firstPosition, try io.size(fd)))
+            }
+            let opened = try DiskIndex.open(
+                directory: directory, storeID: identity.storeID, io: io, settings: settings,
+                limits: configuration.limits, logger: configuration.logger, segments: sizes)
+            diskIndex = opened.index
+            state = EngineState(index: opened.index)
+            if let point = opened.resume {
+                if let segment = files.firstIndex(where: { $0.firstPosition == point.segmentFirstPosition }),
+                    point.offset <= UInt64(Int64.max)
+                {
+                    resume = (segment, Int64(point.offset))
+                } else {
+                    try opened.index.clearFiles()
+                }
+            }
+        } else if let (checkpoint, restored) = IndexCheckpoint.load(
+            directory: directory, storeID: identity.storeID, io: io)
+        {
             if checkpoint.segmentIndex >= files.count {
                 throw corrupted(
                     "The index names segment #\(checkpoint.segmentIndex), but only \(files.count) segments exist: segments are missing."
@@ -72,7 +97,12 @@ struct Recovery {
                 // The checkpoint did not match the log: scan it all.
                 for fd in opened { io.close(fd) }
                 opened = []
-                state = EngineState()
+                if let diskIndex {
+                    try diskIndex.clearFiles()
+                    state = EngineState(index: diskIndex)
+                } else {
+                    state = EngineState()
+                }
                 resume = nil
                 restart = false
                 statistics = RecoveryStatistics()
@@ -141,6 +171,7 @@ struct Recovery {
                     }
                     start = Int64(SegmentHeader.size)
                 }
+                state.index.segmentsChanged(state.segments.map(\.firstPosition) + [entry.firstPosition])
                 var scanner = SegmentScanner(io: io, fd: fd, fileSize: size, storeID: identity.storeID)
                 let outcome = try scanner.scan(from: start) {
                     offset,
@@ -164,6 +195,7 @@ struct Recovery {
             }
             if restart { continue }
             state.index.publishDurable()
+            state.index.segmentsChanged(state.segments.map(\.firstPosition))
             let active: ActiveSegment
             if let last = scanned.last {
                 active = ActiveSegment(
@@ -182,6 +214,7 @@ struct Recovery {
                 )
                 opened.append(segment.fd)
                 state.segments.append(segment)
+                state.index.segmentsChanged(state.segments.map(\.firstPosition))
                 active = ActiveSegment(
                     index: 0,
                     fd: segment.fd,
@@ -238,6 +271,15 @@ struct Recovery {
         switch kind {
         case .events:
             let record = try RecordFormat.decodeEvents(frame, header: header, payloads: false)
+            if state.index.freeSlots < record.events.count, let index = state.index as? DiskIndex {
+                // A full memtable becomes a run before the scan goes on, so a rebuild stays in budget.
+                do {
+                    try index.flushDuringRecovery(
+                        end: LogPoint(segmentFirstPosition: segmentFirstPosition, offset: UInt64(offset)))
+                } catch {
+                    throw .indexUnreadable("\(error)")
+                }
+            }
             let expectedRevision: UInt64
             var repeated = false
             do throws(EventStoreError) {
@@ -249,8 +291,13 @@ struct Recovery {
             guard record.firstRevision == expectedRevision else { throw .malformedBody }
             // An id stored twice would make idempotent retries ambiguous: the log is damaged.
             guard !repeated else { throw .malformedBody }
-            state.index.apply(
-                record.events, to: record.stream, location: Location.pack(segment: segment, offset: offset), end: end)
+            do throws(EventStoreError) {
+                try state.index.apply(
+                    record.events, to: record.stream, location: Location.pack(segment: segment, offset: offset),
+                    end: end)
+            } catch {
+                throw .indexUnreadable(error.message)
+            }
         case .metadata, .softDelete, .tombstone:
             let record = try RecordFormat.decodeControl(frame, header: header, kind: kind)
             state.index.applyControl(kind, stream: record.stream, metadata: record.metadata, end: end)

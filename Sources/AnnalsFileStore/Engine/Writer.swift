@@ -82,6 +82,11 @@ final class Writer: @unchecked Sendable {
     /// Persists the index as of the durable head, so the next open scans only what comes after it.
     private func writeCheckpoint(_ store: FileEventStore) {
         let index = store.engine.withLock { state -> (any EngineIndex)? in state.failure == nil ? state.index : nil }
+        if let index, !(index is MemoryIndex) {
+            let end = LogPoint(segmentFirstPosition: active.firstPosition, offset: UInt64(active.writeOffset))
+            index.flushAtClose(end: end) { body in store.engine.withLock { _ in body() } }
+            return
+        }
         guard let index = index as? MemoryIndex else { return }
         do {
             try IndexCheckpoint.write(
@@ -203,10 +208,11 @@ final class Writer: @unchecked Sendable {
                         outcomes.append(.success(original))
                     case .write(let firstRevision, let firstPosition):
                         let location = Location.pack(segment: active.index, offset: offset)
+                        let end = LogPoint(
+                            segmentFirstPosition: active.firstPosition, offset: UInt64(offset) + UInt64(size))
+                        let result = try state.index.apply(
+                            request.events, to: request.stream, location: location, end: end)
                         offset += Int64(size)
-                        let result = state.index.apply(
-                            request.events, to: request.stream, location: location,
-                            end: LogPoint(segmentFirstPosition: active.firstPosition, offset: UInt64(offset)))
                         for (index, event) in request.events.enumerated() {
                             pendingEvents[firstPosition + UInt64(index)] = StoredEvent(
                                 stream: request.stream, revision: firstRevision + UInt64(index), event: event)
@@ -360,6 +366,7 @@ final class Writer: @unchecked Sendable {
         )
         let index = store.engine.withLock { state in
             state.segments.append(segment)
+            state.index.segmentsChanged(state.segments.map(\.firstPosition))
             return state.segments.count - 1
         }
         active = ActiveSegment(

@@ -271,6 +271,17 @@ final class RunReader: Sendable {
 
     /// The directory record of the stream called `name` (whose hash is `hash`), if this run has one.
     func directoryRecord(hash: UInt64, name: String) throws -> RunFormat.DirectoryRecord? {
+        try directoryRecord(hash: hash) { $0.name == name }
+    }
+
+    /// The directory record of stream `number` (whose name hash is `hash`), if this run has one.
+    func directoryRecord(hash: UInt64, number: UInt64) throws -> RunFormat.DirectoryRecord? {
+        try directoryRecord(hash: hash) { $0.number == number }
+    }
+
+    private func directoryRecord(
+        hash: UInt64, matching: (RunFormat.DirectoryRecord) -> Bool
+    ) throws -> RunFormat.DirectoryRecord? {
         let blocks = header.extent(.directory).blocks
         guard blocks > 0 else { return nil }
         var dataBlock = try fencedBlock(.directory, (hash, 0)) ?? 0
@@ -288,7 +299,7 @@ final class RunReader: Sendable {
                 guard let recordHash = cached.u64(at: offset) else { break }
                 let (record, size) = try directoryEntry(cached, at: offset, dataBlock)
                 if recordHash > hash { return nil }
-                if recordHash == hash, let record, record.name == name { return record }
+                if recordHash == hash, let record, matching(record) { return record }
                 guard size > 0 else { break }
                 offset += size
             }
