@@ -30,9 +30,13 @@ extension AnnalsCommand {
         @Option(help: "Segment size in bytes (small values exercise segment rollover).")
         var segmentSize: Int = 256 * 1024
 
+        @Option(help: "Events between two flushes of the index (small values flush runs all the time).")
+        var memtableEvents: Int = IndexConfiguration().memtableEvents
+
         func run() async throws {
             var configuration = store.configuration
             configuration.segmentSize = segmentSize
+            configuration.index.memtableEvents = memtableEvents
             let store = try FileEventStore.open(at: store.directory, configuration: configuration)
             Acknowledgements.print("ready")
             try await withThrowingTaskGroup(of: Void.self) { group in

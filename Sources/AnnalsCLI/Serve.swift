@@ -95,6 +95,13 @@ extension AnnalsCommand {
         @Option(
             name: .long,
             help:
+                "The most memory the file store's index may hold, e.g. 64MiB or 1GiB (ANNALS_INDEX_MEMORY; default 64MiB)."
+        )
+        var indexMemory: String?
+
+        @Option(
+            name: .long,
+            help:
                 "Log level: trace, debug, info, notice, warning, error, critical (ANNALS_LOG_LEVEL; default info; debug logs every request)."
         )
         var logLevel: String?
@@ -162,6 +169,9 @@ extension AnnalsCommand {
                     }
                     var storeConfiguration = FileEventStore.Configuration()
                     storeConfiguration.logger.logLevel = max(level, .notice)
+                    if let text = indexMemory ?? ServerEnvironment.value("ANNALS_INDEX_MEMORY") {
+                        storeConfiguration.index.memoryBudget = try ByteSize.parse(text, option: "--index-memory")
+                    }
                     let store = try FileEventStore.open(at: directory, configuration: storeConfiguration)
                     do {
                         try await Self.serve(
@@ -227,5 +237,29 @@ extension AnnalsCommand {
             try await group.run()
             print("Annals stopped.")
         }
+    }
+}
+
+/// Sizes given on the command line: a number of bytes, or one with a unit (KiB, MiB, GiB; K, M and G
+/// mean the same), e.g. `64MiB`.
+enum ByteSize {
+    static func parse(_ text: String, option: String) throws(EventStoreError) -> Int {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
+        ]
+        var digits = Substring(trimmed)
+        var scale = 1
+        for (suffix, value) in units where trimmed.hasSuffix(suffix) {
+            digits = trimmed.dropLast(suffix.count)
+            scale = value
+            break
+        }
+        guard let number = Int(digits.trimmingCharacters(in: .whitespaces)), number >= 0 else {
+            throw EventStoreError(.invalidArgument, "\(option) takes a size such as 64MiB or 1GiB; got '\(text)'.")
+        }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: scale)
+        guard !overflow else { throw EventStoreError(.invalidArgument, "\(option) is too large: '\(text)'.") }
+        return bytes
     }
 }

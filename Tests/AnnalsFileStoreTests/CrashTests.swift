@@ -74,7 +74,10 @@ struct CrashTests {
             defer { close(write) }
             pid = try Spawn.start(
                 binary,
-                ["crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536"],
+                [
+                    "crash-workload", "--data", directory, "--seed", String(seed), "--segment-size", "65536",
+                    "--memtable-events", "64",
+                ],
                 output: .descriptor(write), error: .null)
         } catch {
             close(fd)

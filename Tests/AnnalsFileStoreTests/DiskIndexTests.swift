@@ -13,11 +13,11 @@ import Testing
 struct DiskIndexTests {
     static let clock: @Sendable () -> Date = { Date(timeIntervalSince1970: 1_700_000_000) }
 
-    static func configuration(_ settings: IndexSettings = .tiny) -> FileEventStore.Configuration {
+    static func configuration(_ settings: IndexConfiguration = .tiny) -> FileEventStore.Configuration {
         var configuration = FileEventStore.Configuration(
             limits: EventStoreLimits(maxEventsPerAppend: 200), segmentSize: 16 * 1024, clock: clock,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        configuration.diskIndex = settings
+        configuration.index = settings
         return configuration
     }
 

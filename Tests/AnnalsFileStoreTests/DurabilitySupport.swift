@@ -127,8 +127,27 @@ struct DurabilityFailure: Error, CustomStringConvertible {
 }
 
 extension FileEventStore.Configuration {
-    /// Tiny segments, so that workloads cross segment boundaries; quiet logs.
+    /// 4 KiB segments and an index flushed every 64 events, so that rollover and index runs happen in
+    /// every test.
     static func tiny() -> Self {
-        Self(segmentSize: 4_096, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        var configuration = Self(
+            segmentSize: 4_096, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        configuration.index = .tiny
+        return configuration
+    }
+
+    /// ``tiny()`` with the index's default memtable: small tests write no index runs, so a test that
+    /// reopens hundreds of copies does not pay a rebuild's flushes each time.
+    static func tinyUnflushed() -> Self {
+        var configuration = tiny()
+        configuration.index = IndexConfiguration()
+        return configuration
+    }
+
+    /// ``tiny()`` with the whole index in memory and a checkpoint at close (the older mode).
+    static func tinyInMemory() -> Self {
+        var configuration = tiny()
+        configuration.keepsIndexInMemory = true
+        return configuration
     }
 }

@@ -38,6 +38,8 @@ final class FaultyFileIO: FileIO {
         var syncs = 0
         var preallocations = 0
         var unsynced: [Int32: [UnsyncedWrite]] = [:]
+        /// Unsynced writes of files closed since, by path: a descriptor number may be reused.
+        var closedUnsynced: [(path: String, writes: [UnsyncedWrite])] = []
         var paths: [Int32: String] = [:]
         var isCrashed = false
     }
@@ -66,7 +68,15 @@ final class FaultyFileIO: FileIO {
         return fd
     }
 
-    func close(_ fd: Int32) { base.close(fd) }
+    func close(_ fd: Int32) {
+        state.withLock { state in
+            if let writes = state.unsynced.removeValue(forKey: fd), let path = state.paths[fd], !writes.isEmpty {
+                state.closedUnsynced.append((path, writes))
+            }
+            state.paths[fd] = nil
+        }
+        base.close(fd)
+    }
 
     func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
         try checkCrashed("write")
@@ -148,32 +158,43 @@ final class FaultyFileIO: FileIO {
     /// Files stay open; the caller reopens the store on fresh descriptors.
     func simulatePowerLoss(seed: UInt64) throws {
         var random = SeededRandom(seed: seed)
-        let unsynced = state.withLock { state in
-            defer { state.unsynced = [:] }
-            return state.unsynced
+        let (unsynced, closed) = state.withLock { state in
+            defer {
+                state.unsynced = [:]
+                state.closedUnsynced = []
+            }
+            return (state.unsynced, state.closedUnsynced)
         }
-        for (fd, writes) in unsynced {
-            for write in writes.reversed() {
-                switch random.next() % 3 {
-                case 0:
-                    break  // reached the disk
-                case 1:
-                    try base.write(fd, write.old, at: write.offset)  // never reached it
-                default:
-                    // Torn: each 512-byte disk sector independently old or new.
-                    var bytes = write.new
-                    var low = 0
-                    while low < bytes.count {
-                        let sectorEnd = Int((write.offset + Int64(low)) / 512 + 1) * 512 - Int(write.offset)
-                        let high = min(bytes.count, sectorEnd)
-                        if random.next() % 2 == 0 {
-                            let oldHigh = min(high, write.old.count)
-                            if low < oldHigh { bytes.replaceSubrange(low..<oldHigh, with: write.old[low..<oldHigh]) }
-                        }
-                        low = high
+        for (fd, writes) in unsynced { try lose(writes, fd: fd, &random) }
+        // Files closed with unflushed writes: still there if not renamed or removed since.
+        for (path, writes) in closed where base.fileExists(path) {
+            let fd = try base.open(path, create: false)
+            defer { base.close(fd) }
+            try lose(writes, fd: fd, &random)
+        }
+    }
+
+    private func lose(_ writes: [UnsyncedWrite], fd: Int32, _ random: inout SeededRandom) throws {
+        for write in writes.reversed() {
+            switch random.next() % 3 {
+            case 0:
+                break  // reached the disk
+            case 1:
+                try base.write(fd, write.old, at: write.offset)  // never reached it
+            default:
+                // Torn: each 512-byte disk sector independently old or new.
+                var bytes = write.new
+                var low = 0
+                while low < bytes.count {
+                    let sectorEnd = Int((write.offset + Int64(low)) / 512 + 1) * 512 - Int(write.offset)
+                    let high = min(bytes.count, sectorEnd)
+                    if random.next() % 2 == 0 {
+                        let oldHigh = min(high, write.old.count)
+                        if low < oldHigh { bytes.replaceSubrange(low..<oldHigh, with: write.old[low..<oldHigh]) }
                     }
-                    try base.write(fd, bytes, at: write.offset)
+                    low = high
                 }
+                try base.write(fd, bytes, at: write.offset)
             }
         }
     }

@@ -6,7 +6,7 @@ extension ConformanceCheck: CustomTestStringConvertible {
     public var testDescription: String { description }
 }
 
-@Suite("FileEventStore conformance")
+@Suite("FileEventStore conformance, index in memory")
 struct FileStoreConformanceTests {
     @Test("obeys", .timeLimit(.minutes(2)), arguments: EventStoreConformance.checks)
     func obeys(_ check: ConformanceCheck) async throws {
@@ -18,6 +18,6 @@ struct FileStoreConformanceTests {
 struct DiskIndexConformanceTests {
     @Test("obeys", .timeLimit(.minutes(2)), arguments: EventStoreConformance.checks)
     func obeys(_ check: ConformanceCheck) async throws {
-        try await check.run(FileStoreHarness(diskIndex: .tiny))
+        try await check.run(FileStoreHarness(index: .tiny))
     }
 }

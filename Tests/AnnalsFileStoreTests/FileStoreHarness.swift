@@ -21,9 +21,8 @@ struct TemporaryDirectory: Sendable {
 /// segment rollover happens within the checks.
 struct FileStoreHarness: EventStoreHarness {
     var segmentSize = 64 * 1024
-    /// The on-disk index, with memtables small enough that every check flushes runs; nil for the
-    /// in-memory index.
-    var diskIndex: IndexSettings? = nil
+    /// The on-disk index's configuration; nil keeps the whole index in memory.
+    var index: IndexConfiguration? = nil
 
     func withStore<R: Sendable>(
         limits: EventStoreLimits,
@@ -32,7 +31,8 @@ struct FileStoreHarness: EventStoreHarness {
         let directory = TemporaryDirectory("annals-conformance")
         defer { directory.remove() }
         var configuration = FileEventStore.Configuration(limits: limits, segmentSize: max(segmentSize, 64 * 1024))
-        configuration.diskIndex = diskIndex
+        configuration.index = index ?? IndexConfiguration()
+        configuration.keepsIndexInMemory = index == nil
         return try await FileEventStore.withStore(at: directory.path, configuration: configuration) { store in
             try await body(store)
         }
@@ -49,12 +49,12 @@ extension FileEventStore.Configuration {
     /// flushes and cache evictions happen within every check.
     static func smallOnDisk(limits: EventStoreLimits = EventStoreLimits(maxEventsPerAppend: 500)) -> Self {
         var configuration = small(limits: limits)
-        configuration.diskIndex = .tiny
+        configuration.index = .tiny
         return configuration
     }
 }
 
-extension IndexSettings {
+extension IndexConfiguration {
     /// Memtables of 64 events and a 1 MiB budget: every test flushes runs and evicts blocks.
-    static let tiny = IndexSettings(memoryBudget: 1 << 20, memtableEvents: 64)
+    static let tiny = IndexConfiguration(memoryBudget: 1 << 20, memtableEvents: 64)
 }

@@ -14,12 +14,12 @@ struct IndexCheckpointTests {
     func usesCheckpoint() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let store = try FileEventStore.open(at: directory.path, configuration: .tiny())
+        let store = try FileEventStore.open(at: directory.path, configuration: .tinyInMemory())
         let (attempts, _) = await Durability.workload(store, count: 100, seed: 17)
         try await store.setMetadata(StreamMetadata(maxCount: 3), for: try StreamName("durable-4"))
         try await store.delete(try StreamName("durable-0"))
         await store.close()
-        let reopened = try FileEventStore.open(at: directory.path, configuration: .tiny())
+        let reopened = try FileEventStore.open(at: directory.path, configuration: .tinyInMemory())
         #expect(reopened.recovery.usedCheckpoint)
         #expect(reopened.recovery.scannedRecords == 0)
         try await Durability.verify(reopened, attempts)
@@ -30,7 +30,7 @@ struct IndexCheckpointTests {
         // Appends after the checkpoint, then a crash (no new checkpoint): only they are scanned.
         let (more, _) = await Durability.workload(reopened, count: 10, seed: 18)
         reopened.abandonWithoutCheckpoint()
-        let third = try FileEventStore.open(at: directory.path, configuration: .tiny())
+        let third = try FileEventStore.open(at: directory.path, configuration: .tinyInMemory())
         #expect(third.recovery.usedCheckpoint)
         #expect(third.recovery.scannedRecords == 10)
         try await Durability.verify(third, attempts + more)
@@ -43,7 +43,7 @@ struct IndexCheckpointTests {
     func staleOrDamaged() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let store = try FileEventStore.open(at: directory.path, configuration: .tiny())
+        let store = try FileEventStore.open(at: directory.path, configuration: .tinyInMemory())
         _ = await Durability.workload(store, count: 60, seed: 19)
         await store.close()
         // Damaged: one flipped byte.
@@ -51,7 +51,7 @@ struct IndexCheckpointTests {
         defer { damaged.remove() }
         try Durability.copy(directory.path, to: damaged.path)
         try flip(damaged.path + "/index/checkpoint.idx", at: 100)
-        let fromScan = try FileEventStore.open(at: damaged.path, configuration: .tiny())
+        let fromScan = try FileEventStore.open(at: damaged.path, configuration: .tinyInMemory())
         #expect(!fromScan.recovery.usedCheckpoint)
         #expect(try await fromScan.headPosition() > 0)
         await fromScan.close()
@@ -62,7 +62,7 @@ struct IndexCheckpointTests {
         let last = try #require(try Durability.segments(stale.path).last)
         let lastRecord = try #require(try Durability.recordRanges(last).last)
         #expect(truncate(last, off_t(lastRecord.lowerBound + 10)) == 0)
-        let rescanned = try FileEventStore.open(at: stale.path, configuration: .tiny())
+        let rescanned = try FileEventStore.open(at: stale.path, configuration: .tinyInMemory())
         #expect(!rescanned.recovery.usedCheckpoint)
         try await Durability.appendWorks(rescanned)
         await rescanned.close()
@@ -74,13 +74,13 @@ struct IndexCheckpointTests {
     func damageFoundOnRead() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let store = try FileEventStore.open(at: directory.path, configuration: .tiny())
+        let store = try FileEventStore.open(at: directory.path, configuration: .tinyInMemory())
         _ = await Durability.workload(store, count: 60, seed: 23)
         await store.close()
         let segment = try Durability.segments(directory.path)[1]
         let record = try #require(try Durability.recordRanges(segment).dropFirst().first)
         try flip(segment, at: record.lowerBound + 60)
-        let reopened = try FileEventStore.open(at: directory.path, configuration: .tiny())
+        let reopened = try FileEventStore.open(at: directory.path, configuration: .tinyInMemory())
         let head = try await reopened.headPosition().value
         var failed: [UInt64] = []
         for position in 0..<head {

@@ -87,7 +87,7 @@ struct RecoveryTests {
             try Durability.copy(original.path, to: copy.path)
             let segment = copy.path + "/segments/" + URL(fileURLWithPath: last).lastPathComponent
             #expect(truncate(segment, off_t(cut)) == 0)
-            let reopened = try FileEventStore.open(at: copy.path, configuration: .tiny())
+            let reopened = try FileEventStore.open(at: copy.path, configuration: .tinyUnflushed())
             let survivingRecords = ranges.filter { $0.upperBound <= cut }.count
             let head = try await reopened.headPosition().value
             // Records in the last segment hold one batch each; every event before the segment survives.

@@ -54,8 +54,11 @@ public final class FileEventStore: EventStore {
         /// Where the store's metrics go (``Annals/StoreMetrics``, dimension `store="file"`); nil for the
         /// factory bootstrapped for the process.
         public var metricsFactory: (any MetricsFactory)?
-        /// The on-disk index (decision 0007) and its settings; nil keeps the whole index in memory.
-        package var diskIndex: IndexSettings?
+        /// How the index uses memory and disk: by default within 64 MiB, whatever the size of the log.
+        public var index = IndexConfiguration()
+        /// Keeps the whole index in memory instead (its size grows with the log), with a checkpoint
+        /// written at close; `annals verify` and tests use it.
+        package var keepsIndexInMemory = false
 
         /// A configuration; by default the default limits, 64 MiB segments, 512 events per subscription
         /// page, the system clock and no commit observer.
@@ -115,6 +118,7 @@ public final class FileEventStore: EventStore {
         -> FileEventStore
     {
         try configuration.limits.validate()
+        try configuration.index.validate()
         guard configuration.segmentSize >= 4096, configuration.segmentSize <= 1 << 40 else {
             throw EventStoreError(.invalidArgument, "segmentSize must be 4096 bytes to 1 TiB.")
         }
@@ -225,11 +229,12 @@ public final class FileEventStore: EventStore {
     /// Lets go of the directory as a killed process would: no draining, no index checkpoint. For tests.
     package func abandonWithoutCheckpoint() {
         engine.withLock { $0.isClosed = true }
-        engine.withLock { $0.index }.waitForBackgroundWork()
         releaseResources()
     }
 
     private func releaseResources() {
+        // A flush of the index still running would write into a directory another store may own next.
+        engine.withLock { $0.index }.waitForBackgroundWork()
         let segments = engine.withLock { state in
             defer { state.segments = [] }
             return state.segments

@@ -57,7 +57,8 @@ struct Recovery {
         var state = EngineState()
         var resume: (segment: Int, offset: Int64)? = nil
         var diskIndex: DiskIndex? = nil
-        if let settings = configuration.diskIndex {
+        if !configuration.keepsIndexInMemory {
+            let settings = configuration.index
             // The on-disk index: its manifest says where the scan resumes.
             var sizes: [(firstPosition: UInt64, size: Int64)] = []
             for entry in files {
@@ -188,6 +189,10 @@ struct Recovery {
                     // The log does not continue where the checkpoint says it ends: it is stale.
                     restart = true
                     break
+                }
+                if case .problem(_, .indexUnreadable(let reason)) = outcome {
+                    // Not damage in the log: the index could not be written or read while it was rebuilt.
+                    throw EventStoreError(.unavailable, "The index cannot be written or read: \(reason).")
                 }
                 let end = try settleTail(outcome, scanner: &scanner, fd: fd, path: path, size: size, isLast: isLast)
                 state.segments.append(file)

@@ -4,16 +4,35 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Settings of the on-disk index (decision 0007, §1).
-package struct IndexSettings: Sendable, Equatable {
-    /// The most memory the index holds: two memtables, and a block cache with the rest.
-    package var memoryBudget: Int
-    /// Events a memtable takes before it is frozen and written as a run.
-    package var memtableEvents: Int
+/// How the file store's index uses memory and disk (decision 0007).
+///
+/// The index lives on disk, in immutable files ("runs") under `index/` that a background flush writes
+/// whenever ``memtableEvents`` events have been appended since the last one. In memory it keeps two
+/// memtables of recent entries (fixed arrays, allocated when the store opens) and a cache of run
+/// blocks, together within ``memoryBudget``: the store's memory does not grow with its log.
+public struct IndexConfiguration: Sendable, Equatable {
+    /// The most memory the index holds: two memtables, and a cache of run blocks with the rest (at least
+    /// 1 MiB). Default 64 MiB.
+    public var memoryBudget: Int
+    /// Events appended between two flushes of the index to disk. Default 65,536.
+    public var memtableEvents: Int
 
-    package init(memoryBudget: Int = 64 << 20, memtableEvents: Int = 65_536) {
+    /// An index configuration; by default a 64 MiB budget and memtables of 65,536 events.
+    public init(memoryBudget: Int = 64 << 20, memtableEvents: Int = 65_536) {
         self.memoryBudget = memoryBudget
         self.memtableEvents = memtableEvents
+    }
+
+    /// Checks the values: `memtableEvents` 16 to 4,194,304, `memoryBudget` at least 1 MiB.
+    public func validate() throws(EventStoreError) {
+        guard memtableEvents >= 16, memtableEvents <= 1 << 22 else {
+            throw EventStoreError(
+                .invalidArgument, "memtableEvents must be 16 to 4,194,304; it is \(memtableEvents).")
+        }
+        guard memoryBudget >= 1 << 20 else {
+            throw EventStoreError(
+                .invalidArgument, "The index memory budget must be at least 1 MiB; it is \(memoryBudget) bytes.")
+        }
     }
 }
 
@@ -21,7 +40,7 @@ package struct IndexSettings: Sendable, Equatable {
 /// most one frozen memtable being written as a run in the background, and the immutable runs a
 /// manifest lists, read through a block cache (decision 0007).
 ///
-/// Memory stays inside ``IndexSettings/memoryBudget`` however long the log grows: the memtables are
+/// Memory stays inside ``IndexConfiguration/memoryBudget`` however long the log grows: the memtables are
 /// allocated once, and run blocks live in the cache. Every lookup that misses the memtables goes to the
 /// runs, newest first, through their fences and Bloom filters; law 6 stays exact because every id is
 /// in some run or memtable for ever.
@@ -38,7 +57,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     let runsDirectory: String
     let io: any FileIO
     let cache: BlockCache
-    let settings: IndexSettings
+    let settings: IndexConfiguration
     let logger: Logger
     /// Slots per memtable: room for a whole append after `memtableEvents`.
     let capacity: Int
@@ -82,7 +101,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     private let statistics = Mutex(Statistics())
 
     private init(
-        storeID: UUID, directory: String, io: any FileIO, settings: IndexSettings, limits: EventStoreLimits,
+        storeID: UUID, directory: String, io: any FileIO, settings: IndexConfiguration, limits: EventStoreLimits,
         logger: Logger
     ) {
         self.storeID = storeID
@@ -110,7 +129,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     /// Opens the index of a store: from its manifest when that is usable, else empty for a rebuild
     /// (any runs and manifest removed). `segments` are the segment files: first position and size.
     static func open(
-        directory: String, storeID: UUID, io: any FileIO, settings: IndexSettings, limits: EventStoreLimits,
+        directory: String, storeID: UUID, io: any FileIO, settings: IndexConfiguration, limits: EventStoreLimits,
         logger: Logger, segments: [(firstPosition: UInt64, size: Int64)]
     ) throws -> Opened {
         let index = DiskIndex(
