@@ -102,6 +102,13 @@ extension AnnalsCommand {
         @Option(
             name: .long,
             help:
+                "Events appended between two flushes of the file store's index to disk (ANNALS_INDEX_MEMTABLE_EVENTS; default 65536)."
+        )
+        var indexMemtableEvents: Int?
+
+        @Option(
+            name: .long,
+            help:
                 "Log level: trace, debug, info, notice, warning, error, critical (ANNALS_LOG_LEVEL; default info; debug logs every request)."
         )
         var logLevel: String?
@@ -171,6 +178,15 @@ extension AnnalsCommand {
                     storeConfiguration.logger.logLevel = max(level, .notice)
                     if let text = indexMemory ?? ServerEnvironment.value("ANNALS_INDEX_MEMORY") {
                         storeConfiguration.index.memoryBudget = try ByteSize.parse(text, option: "--index-memory")
+                    }
+                    if let text = indexMemtableEvents.map(String.init)
+                        ?? ServerEnvironment.value("ANNALS_INDEX_MEMTABLE_EVENTS")
+                    {
+                        guard let value = Int(text) else {
+                            throw EventStoreError(
+                                .invalidArgument, "--index-memtable-events takes a number of events; got '\(text)'.")
+                        }
+                        storeConfiguration.index.memtableEvents = value
                     }
                     let store = try FileEventStore.open(at: directory, configuration: storeConfiguration)
                     do {

@@ -209,7 +209,11 @@ struct DiskIndexTests {
         }
         try await Self.expectSame(store, model, "the end")
         let index = try #require(store.engine.withLock { $0.index } as? DiskIndex)
-        #expect(index.runs.count > 10, "runs were written")
+        // Every 64 events a run, merged two by two: about log2(head / 64) runs, each of a higher level.
+        let head = try await store.headPosition().value
+        #expect(head > 64 * 16, "runs were written")
+        #expect(index.runs.contains { $0.header.level >= 3 }, "runs were merged")
+        #expect(index.runs.count <= 64 - (head / 64).leadingZeroBitCount + 2, "merges keep the runs few")
         #expect(reopens > 0)
         await store.close()
         let reopened = try FileEventStore.open(at: directory.path, configuration: Self.configuration())

@@ -55,6 +55,10 @@ extension FileEventStore.Configuration {
 }
 
 extension IndexConfiguration {
-    /// Memtables of 64 events and a 1 MiB budget: every test flushes runs and evicts blocks.
-    static let tiny = IndexConfiguration(memoryBudget: 1 << 20, memtableEvents: 64)
+    /// Memtables of 64 events and the smallest budget the default limits allow (two memtables and 1 MiB
+    /// of cache): every test flushes runs, merges them and evicts blocks.
+    static let tiny = IndexConfiguration(
+        memoryBudget: IndexConfiguration(memoryBudget: 0, memtableEvents: 64).memtableBytes(limits: EventStoreLimits())
+            + (1 << 20),
+        memtableEvents: 64)
 }

@@ -57,7 +57,7 @@ public final class FileEventStore: EventStore {
         /// How the index uses memory and disk: by default within 64 MiB, whatever the size of the log.
         public var index = IndexConfiguration()
         /// Keeps the whole index in memory instead (its size grows with the log), with a checkpoint
-        /// written at close; `annals verify` and tests use it.
+        /// written at close: the mode before decision 0007, kept for its tests until it is removed.
         package var keepsIndexInMemory = false
 
         /// A configuration; by default the default limits, 64 MiB segments, 512 events per subscription
@@ -118,7 +118,7 @@ public final class FileEventStore: EventStore {
         -> FileEventStore
     {
         try configuration.limits.validate()
-        try configuration.index.validate()
+        try configuration.index.validate(for: configuration.limits)
         guard configuration.segmentSize >= 4096, configuration.segmentSize <= 1 << 40 else {
             throw EventStoreError(.invalidArgument, "segmentSize must be 4096 bytes to 1 TiB.")
         }

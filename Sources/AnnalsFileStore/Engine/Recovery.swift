@@ -77,7 +77,10 @@ struct Recovery {
                 {
                     resume = (segment, Int64(point.offset))
                 } else {
-                    try opened.index.clearFiles()
+                    // The index covers a segment that is gone: acknowledged events are missing.
+                    throw corrupted(
+                        "The index covers the log up to the segment starting at position \(point.segmentFirstPosition), which is missing: segments are missing."
+                    )
                 }
             }
         } else if let (checkpoint, restored) = IndexCheckpoint.load(

@@ -145,7 +145,12 @@ final class Writer: @unchecked Sendable {
                 end += 1
             }
             if end == start {
-                // Not even the next append fits: freeze, then try again.
+                // Not even the next append fits: freeze, then try again (never in the failed state,
+                // whose memtable may hold events that were not flushed).
+                if let refusal = refusal(store) {
+                    for request in group[start...] { request.continuation.resume(throwing: refusal) }
+                    return
+                }
                 if let failure = makeRoom(store) {
                     for request in group[start...] { request.continuation.resume(throwing: failure) }
                     return

@@ -23,16 +23,26 @@ public struct IndexConfiguration: Sendable, Equatable {
         self.memtableEvents = memtableEvents
     }
 
-    /// Checks the values: `memtableEvents` 16 to 4,194,304, `memoryBudget` at least 1 MiB.
-    public func validate() throws(EventStoreError) {
+    /// Checks the values: `memtableEvents` 16 to 4,194,304, and a `memoryBudget` that holds the two
+    /// memtables (each sized for `memtableEvents` plus one largest append of `limits`) and 1 MiB of
+    /// block cache.
+    public func validate(for limits: EventStoreLimits = EventStoreLimits()) throws(EventStoreError) {
         guard memtableEvents >= 16, memtableEvents <= 1 << 22 else {
             throw EventStoreError(
                 .invalidArgument, "memtableEvents must be 16 to 4,194,304; it is \(memtableEvents).")
         }
-        guard memoryBudget >= 1 << 20 else {
+        let least = memtableBytes(limits: limits) + (1 << 20)
+        guard memoryBudget >= least else {
             throw EventStoreError(
-                .invalidArgument, "The index memory budget must be at least 1 MiB; it is \(memoryBudget) bytes.")
+                .invalidArgument,
+                "The index memory budget must be at least \(least) bytes (two memtables of \(memtableEvents) events plus an append of \(limits.maxEventsPerAppend), and 1 MiB of cache); it is \(memoryBudget)."
+            )
         }
+    }
+
+    /// What the two memtables take: allocated when the store opens.
+    func memtableBytes(limits: EventStoreLimits) -> Int {
+        2 * IndexMemtable.bytes(capacity: memtableEvents + limits.maxEventsPerAppend)
     }
 }
 
@@ -68,13 +78,18 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     private var spare: IndexMemtable?
     private(set) var runs: [RunReader]
     private var segmentFirstPositions: [UInt64] = []
-    private var manifestSequence: UInt64
+    /// What the last manifest said besides its runs; held while a manifest is written, so flushes and
+    /// merges write one at a time, each with the runs published when it is written.
+    private let manifestState = Mutex(Coverage())
     private var nextRunSequence: UInt64
     /// The stream record the last decide or check found, for the apply that follows it.
     private var stash: (name: StreamName, record: IndexMemtable.Stream?)?
 
     private let flushQueue = DispatchQueue(label: "annals.file-store.index-flush")
     private let flushes = DispatchGroup()
+    private let mergeQueue = DispatchQueue(label: "annals.file-store.index-merge")
+    private let merges = DispatchGroup()
+    private let mergeState = Mutex(MergeState())
     private let flushState = Mutex<FlushState>(FlushState())
 
     /// A frozen memtable on its way to disk.
@@ -82,9 +97,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         var memtable: IndexMemtable
         var end: LogPoint
         var segments: [UInt64]
-        var runs: [RunReader]
         var runSequence: UInt64
-        var manifestSequence: UInt64
     }
 
     private struct FlushState: @unchecked Sendable {
@@ -96,6 +109,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     /// Counters for the bench and `/metrics`.
     package struct Statistics: Sendable {
         package var flushes = 0
+        package var merges = 0
         package var stalls = 0
     }
     private let statistics = Mutex(Statistics())
@@ -111,12 +125,11 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         self.settings = settings
         self.logger = logger
         self.capacity = settings.memtableEvents + limits.maxEventsPerAppend
-        let memtableBytes = 2 * capacity * IndexMemtable.bytesPerSlot
-        self.cache = BlockCache(capacityBytes: max(1 << 20, settings.memoryBudget - memtableBytes))
+        self.cache = BlockCache(
+            capacityBytes: max(1 << 20, settings.memoryBudget - settings.memtableBytes(limits: limits)))
         self.active = IndexMemtable(capacity: capacity)
         self.durableHead = 0
         self.runs = []
-        self.manifestSequence = 0
         self.nextRunSequence = 1
     }
 
@@ -142,6 +155,8 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
                     return Opened(index: index, resume: resume)
                 }
             }
+        } catch let error as EventStoreError where error.code == .corruptedStorage {
+            throw error
         } catch {
             logger.warning("Rebuilding the index from the log", metadata: ["reason": "\(error)"])
         }
@@ -154,6 +169,15 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     private func adopt(_ manifest: IndexManifest, segments: [(firstPosition: UInt64, size: Int64)]) throws -> LogPoint?
     {
         let sizes = Dictionary(segments.map { ($0.firstPosition, $0.size) }, uniquingKeysWith: { first, _ in first })
+        if let last = manifest.segments.last, sizes[last.firstPosition] == nil,
+            !sizes.keys.contains(where: { $0 > last.firstPosition })
+        {
+            // The log ends before the segment the index covers: acknowledged events are gone.
+            throw EventStoreError(
+                .corruptedStorage,
+                "The index covers the log up to the segment starting at position \(last.firstPosition), which is missing: segments are missing."
+            )
+        }
         for segment in manifest.segments {
             guard let size = sizes[segment.firstPosition], segment.length <= UInt64(size) else {
                 logger.warning("The index manifest names a segment that is missing or shorter; rebuilding")
@@ -179,7 +203,12 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         if removed { try io.syncDirectory(runsDirectory) }
         runs = opened
         durableHead = manifest.durableHead
-        manifestSequence = manifest.sequence
+        manifestState.withLock {
+            $0 = Coverage(
+                sequence: manifest.sequence, durableHead: manifest.durableHead,
+                end: LogPoint(segmentFirstPosition: manifest.endSegmentFirstPosition, offset: manifest.endOffset),
+                streamsNumbered: manifest.streamsNumbered, segments: manifest.segments.map(\.firstPosition))
+        }
         nextRunSequence = (manifest.runs.map(\.sequence).max() ?? 0) + 1
         active.reset(firstPosition: manifest.durableHead, firstStreamNumber: manifest.streamsNumbered)
         return LogPoint(segmentFirstPosition: manifest.endSegmentFirstPosition, offset: manifest.endOffset)
@@ -187,6 +216,9 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
 
     /// Removes every run and the manifest, and starts empty: the log is scanned from its start.
     func clearFiles() throws {
+        // Run sequences keep counting up, and the old runs' blocks leave the cache: a new run never
+        // finds an old one's blocks under its name.
+        for run in runs { cache.removeAll(file: run.sequence) }
         runs = []
         for name in try io.contents(ofDirectory: runsDirectory) { try io.remove(runsDirectory + "/" + name) }
         for name in [IndexManifest.fileName, IndexManifest.fileName + ".tmp"]
@@ -196,8 +228,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         try io.syncDirectory(runsDirectory)
         try io.syncDirectory(indexDirectory)
         durableHead = 0
-        manifestSequence = 0
-        nextRunSequence = 1
+        manifestState.withLock { $0 = Coverage() }
         active.reset(firstPosition: 0, firstStreamNumber: 0)
     }
 
@@ -555,10 +586,13 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
             try reading {
                 for hash in hashes {
                     guard let group = try run.hashGroup(section, hash: hash) else { continue }
+                    // Each hash's group may hold the smallest positions: take up to the room left from each.
                     var entry = try lowerBound(run, positionsSection, group, start)
-                    while entry < group.firstEntry + group.count, found.count < limit + result.count {
+                    var taken = 0
+                    while entry < group.firstEntry + group.count, taken < limit - result.count {
                         found.append(try run.position(positionsSection, entry: entry))
                         entry += 1
+                        taken += 1
                     }
                 }
             }
@@ -600,9 +634,11 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
                 for hash in hashes {
                     guard let group = try run.hashGroup(section, hash: hash) else { continue }
                     var entry = try lowerBound(run, positionsSection, group, end + 1)
-                    while entry > group.firstEntry, found.count < limit + result.count {
+                    var taken = 0
+                    while entry > group.firstEntry, taken < limit - result.count {
                         entry -= 1
                         found.append(try run.position(positionsSection, entry: entry))
+                        taken += 1
                     }
                 }
             }
@@ -717,11 +753,8 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
             firstPosition: memtable.endPosition,
             firstStreamNumber: memtable.firstStreamNumber + UInt64(memtable.createdStreams.count))
         active = next
-        let job = FlushJob(
-            memtable: memtable, end: end, segments: segmentFirstPositions, runs: runs, runSequence: nextRunSequence,
-            manifestSequence: manifestSequence + 1)
+        let job = FlushJob(memtable: memtable, end: end, segments: segmentFirstPositions, runSequence: nextRunSequence)
         nextRunSequence += 1
-        manifestSequence += 1
         flushState.withLock { $0 = FlushState(job: job, failure: nil, publish: nil) }
     }
 
@@ -736,6 +769,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         flushQueue.async {
             do {
                 try self.finish(job, publish: publish)
+                self.scheduleMerges(publish: publish)
             } catch {
                 self.logger.warning("Writing an index run failed; will retry", metadata: ["error": "\(error)"])
                 self.flushState.withLock {
@@ -746,19 +780,50 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         }
     }
 
-    /// Writes a frozen memtable as a run, names it in a new manifest, and swaps both in.
+    /// Writes a frozen memtable as a run, swaps it in, and names it in a new manifest.
     private func finish(_ job: FlushJob, publish: (@escaping @Sendable () -> Void) -> Void) throws {
-        let reader = try writeRun(job)
-        let runs = job.runs + [reader]
+        let input = RunInput(
+            memtable: job.memtable, count: job.memtable.count, storeID: storeID, sequence: job.runSequence,
+            segmentFirstPosition: { job.segments[$0] },
+            spanStart: (0, 0), spanEnd: (job.end.segmentFirstPosition, job.end.offset))
+        let reader = try writeRun(input, sequence: job.runSequence)
+        try manifestState.withLock { coverage in
+            let runs = underLock(publish) { () -> [RunReader] in
+                self.runs.append(reader)
+                self.spare = self.frozen
+                self.frozen = nil
+                return self.runs
+            }
+            coverage.durableHead = job.memtable.endPosition
+            coverage.end = job.end
+            coverage.streamsNumbered = job.memtable.firstStreamNumber + UInt64(job.memtable.createdStreams.count)
+            coverage.segments = job.segments.filter { $0 <= job.end.segmentFirstPosition }
+            try writeManifest(&coverage, runs: runs)
+        }
+        flushState.withLock { $0 = FlushState() }
+        statistics.withLock { $0.flushes += 1 }
+    }
+
+    /// What a manifest covers besides its runs.
+    private struct Coverage: Sendable {
+        var sequence: UInt64 = 0
+        var durableHead: UInt64 = 0
+        var end = LogPoint(segmentFirstPosition: 0, offset: 0)
+        var streamsNumbered: UInt64 = 0
+        var segments: [UInt64] = []
+    }
+
+    private func writeManifest(_ coverage: inout Coverage, runs: [RunReader]) throws {
+        coverage.sequence += 1
         let manifest = IndexManifest(
-            storeID: storeID, sequence: job.manifestSequence, durableHead: job.memtable.endPosition,
-            endSegmentFirstPosition: job.end.segmentFirstPosition, endOffset: job.end.offset,
-            streamsNumbered: job.memtable.firstStreamNumber + UInt64(job.memtable.createdStreams.count),
-            segments: job.segments.filter { $0 < job.end.segmentFirstPosition }.map {
+            storeID: storeID, sequence: coverage.sequence, durableHead: coverage.durableHead,
+            endSegmentFirstPosition: coverage.end.segmentFirstPosition, endOffset: coverage.end.offset,
+            streamsNumbered: coverage.streamsNumbered,
+            segments: coverage.segments.filter { $0 < coverage.end.segmentFirstPosition }.map {
                 IndexManifest.Segment(firstPosition: $0, generation: 0, length: 0)
             } + [
                 IndexManifest.Segment(
-                    firstPosition: job.end.segmentFirstPosition, generation: 0, length: job.end.offset)
+                    firstPosition: coverage.end.segmentFirstPosition, generation: 0, length: coverage.end.offset)
             ],
             runs: runs.map {
                 IndexManifest.Run(
@@ -766,26 +831,87 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
                     endPosition: $0.header.endPosition, fileLength: $0.fileLength, headerCRC: $0.headerCRC)
             })
         try manifest.write(indexDirectory: indexDirectory, io: io)
-        publish {
-            self.runs.append(reader)
-            self.spare = self.frozen
-            self.frozen = nil
-        }
-        flushState.withLock { $0 = FlushState() }
-        statistics.withLock { $0.flushes += 1 }
     }
 
-    private func writeRun(_ job: FlushJob) throws -> RunReader {
-        let name = RunFormat.fileName(job.runSequence)
+    /// Runs `body` under the engine lock (through `publish`) and returns what it returns.
+    private func underLock<T>(_ publish: (@escaping @Sendable () -> Void) -> Void, _ body: @escaping () -> T) -> T {
+        let box = UnsafeBox<T>()
+        let send = UnsafeBox<() -> T>()
+        send.value = body
+        publish { box.value = send.value?() }
+        return box.value!
+    }
+
+    private func writeRun(_ input: some RunSource, sequence: UInt64) throws -> RunReader {
+        let name = RunFormat.fileName(sequence)
         let temporary = runsDirectory + "/" + name + ".tmp"
-        let input = RunInput(
-            memtable: job.memtable, count: job.memtable.count, storeID: storeID, sequence: job.runSequence,
-            segmentFirstPosition: { job.segments[$0] },
-            spanStart: (0, 0), spanEnd: (job.end.segmentFirstPosition, job.end.offset))
         _ = try RunWriter.write(input, to: temporary, io: io)
         try io.rename(temporary, to: runsDirectory + "/" + name)
         try io.syncDirectory(runsDirectory)
         return try RunReader(path: runsDirectory + "/" + name, storeID: storeID, io: io, cache: cache)
+    }
+
+    // MARK: Merging
+
+    /// Merges runs in the background after a flush, until no two adjacent runs share a level.
+    private func scheduleMerges(publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+        let start = mergeState.withLock { state -> Bool in
+            if state.isRunning { return false }
+            state.isRunning = true
+            return true
+        }
+        guard start else { return }
+        merges.enter()
+        mergeQueue.async {
+            do {
+                while try self.mergeOnce(publish: publish) {}
+            } catch {
+                self.logger.warning("Merging index runs failed; will retry", metadata: ["error": "\(error)"])
+            }
+            self.mergeState.withLock { $0.isRunning = false }
+            self.merges.leave()
+        }
+    }
+
+    private struct MergeState: Sendable {
+        var isRunning = false
+    }
+
+    /// Merges the two adjacent runs of the lowest level that two share; false when there are none.
+    func mergeOnce(publish: (@escaping @Sendable () -> Void) -> Void) throws -> Bool {
+        let chosen = underLock(publish) { () -> (RunReader, RunReader, UInt64)? in
+            var best: Int? = nil
+            for index in self.runs.indices.dropLast()
+            where self.runs[index].header.level == self.runs[index + 1].header.level {
+                if best == nil || self.runs[index].header.level < self.runs[best!].header.level { best = index }
+            }
+            guard let best else { return nil }
+            let sequence = self.nextRunSequence
+            self.nextRunSequence += 1
+            return (self.runs[best], self.runs[best + 1], sequence)
+        }
+        guard let (older, newer, sequence) = chosen else { return false }
+        let merged = try writeRun(try RunMerge(older: older, newer: newer, sequence: sequence), sequence: sequence)
+        try manifestState.withLock { coverage in
+            let runs = underLock(publish) { () -> [RunReader] in
+                if let index = self.runs.firstIndex(where: { $0 === older }), index + 1 < self.runs.count,
+                    self.runs[index + 1] === newer
+                {
+                    self.runs.replaceSubrange(index...(index + 1), with: [merged])
+                }
+                return self.runs
+            }
+            try writeManifest(&coverage, runs: runs)
+        }
+        // The manifest no longer names the inputs: their files go. Open descriptors stay valid for any
+        // reader still holding them.
+        for run in [older, newer] {
+            try? io.remove(run.path)
+            cache.removeAll(file: run.sequence)
+        }
+        try? io.syncDirectory(runsDirectory)
+        statistics.withLock { $0.merges += 1 }
+        return true
     }
 
     func flushAtClose(end: LogPoint, publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
@@ -808,15 +934,25 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         return result.withLock { $0 }
     }
 
-    func waitForBackgroundWork() { flushes.wait() }
+    func waitForBackgroundWork() {
+        flushes.wait()
+        merges.wait()
+    }
 
-    /// Writes the active memtable now, during recovery (no readers, no lock): the scan goes on after.
+    /// Writes the active memtable now, during recovery (no readers, no lock), and merges what it can:
+    /// the scan goes on after.
     func flushDuringRecovery(end: LogPoint) throws {
         freeze(end: end)
         guard let job = flushState.withLock({ $0.job }) else { return }
         try finish(job) { $0() }
+        while try mergeOnce(publish: { $0() }) {}
     }
 
     /// Flushes and stalls so far.
     package var counters: Statistics { statistics.withLock { $0 } }
+}
+
+/// A slot a closure run under a lock fills in, for the caller to read once the lock is released.
+private final class UnsafeBox<Value>: @unchecked Sendable {
+    var value: Value?
 }

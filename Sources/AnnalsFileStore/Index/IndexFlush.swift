@@ -57,7 +57,7 @@ extension RunInput {
                             positions: slots.map { memtable.firstPosition + UInt64($0) }))
                 }
             }
-            directory.append(RunFormat.DirectoryRecord(record, eventsBelow: memtable.firstPosition + UInt64(count)))
+            directory.append(RunFormat.DirectoryRecord(record))
         }
         streams.sort { $0.number < $1.number }
         directory.sort { ($0.nameHash, $0.number) < ($1.nameHash, $1.number) }
@@ -82,9 +82,9 @@ extension RunFormat.DirectoryRecord {
         return encoder
     }()
 
-    /// The directory record of a memtable's stream record. Every position the memtable holds is below
-    /// `eventsBelow` once the flush covers them all, so the record is the stream's state at the run's end.
-    init(_ record: IndexMemtable.Stream, eventsBelow: UInt64) {
+    /// The directory record of a memtable's stream record: the stream's state at the run's end, since a
+    /// flush covers every slot of its memtable.
+    init(_ record: IndexMemtable.Stream) {
         var flags: UInt8 = 0
         if record.state.isDeleted { flags |= RunFormat.softDeletedFlag }
         if record.state.isTombstoned { flags |= RunFormat.tombstonedFlag }

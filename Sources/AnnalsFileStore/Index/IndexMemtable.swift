@@ -57,8 +57,13 @@ final class IndexMemtable: @unchecked Sendable {
     /// Open addressing by id: slot + 1, 0 for empty. A power of two at least twice the capacity.
     private let idTable: UnsafeMutableBufferPointer<Int32>
 
-    /// Bytes one slot costs, the id table included: what ``IndexConfiguration`` budgets per slot.
-    static let bytesPerSlot = 8 * 7 + 4 + 8
+    /// Bytes a memtable of `capacity` slots allocates: seven 8-byte and one 4-byte array per slot, and
+    /// the id table (4 bytes an entry, a power of two at least twice the capacity).
+    static func bytes(capacity: Int) -> Int {
+        var tableSize = 1
+        while tableSize < capacity * 2 { tableSize <<= 1 }
+        return capacity * (8 * 7 + 4) + tableSize * 4
+    }
 
     init(capacity: Int) {
         precondition(capacity > 0 && capacity < Int(Int32.max) / 4, "memtable capacity out of range")

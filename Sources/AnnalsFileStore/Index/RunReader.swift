@@ -12,8 +12,8 @@ final class RunReader: Sendable {
     let header: RunFormat.Header
     let headerCRC: UInt32
     let fileLength: UInt64
-    private let fd: Int32
-    private let io: any FileIO
+    let fd: Int32
+    let io: any FileIO
     private let cache: BlockCache
     /// The first key of every fence block, per fenced section.
     private let top: [RunFormat.Section: [Key]]
@@ -309,7 +309,7 @@ final class RunReader: Sendable {
     }
 
     /// Decodes the directory entry at `offset`; a nil record with size 0 is the block's zero padding.
-    private func directoryEntry(
+    func directoryEntry(
         _ cached: CachedBlock, at offset: Int, _ block: UInt64
     ) throws -> (RunFormat.DirectoryRecord?, Int) {
         guard let hash = cached.u64(at: offset), let number = cached.u64(at: offset + 8),

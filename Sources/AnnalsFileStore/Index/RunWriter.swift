@@ -38,7 +38,111 @@ struct RunInput: Sendable {
     var spanEnd: (segment: UInt64, offset: UInt64)
 }
 
-/// Writes a run file from a ``RunInput``: sections through an ``IndexBlockWriter``, out to the file
+/// Entries read one at a time, from memory or from a run file (so that a merge holds no more than a
+/// block of each input at once).
+protocol EntryCursor<Element> {
+    associatedtype Element
+    mutating func next() throws -> Element?
+}
+
+/// A cursor over an array.
+struct ArrayCursor<Element>: EntryCursor {
+    let array: [Element]
+    var index = 0
+
+    init(_ array: [Element]) { self.array = array }
+
+    mutating func next() -> Element? {
+        guard index < array.count else { return nil }
+        defer { index += 1 }
+        return array[index]
+    }
+}
+
+/// A group of positions in a run: a stream's (keyed by number, from `firstRevision`), a category's
+/// or an event type's (keyed by hash).
+struct GroupSummary: Equatable, Sendable {
+    var key: UInt64
+    var firstRevision: UInt64
+    var count: UInt64
+}
+
+/// The kinds of position groups a run has.
+enum GroupKind: CaseIterable, Sendable {
+    case stream, category, type
+
+    var summaries: RunFormat.Section {
+        switch self {
+        case .stream: .streamSummaries
+        case .category: .categorySummaries
+        case .type: .typeSummaries
+        }
+    }
+
+    var positions: RunFormat.Section {
+        switch self {
+        case .stream: .streamPositions
+        case .category: .categoryPositions
+        case .type: .typePositions
+        }
+    }
+}
+
+/// What a run is written from: a frozen memtable (``RunInput``) or two runs being merged
+/// (``RunMerge``). Each cursor may be asked for more than once; each time it starts over.
+protocol RunSource {
+    var storeID: UUID { get }
+    var sequence: UInt64 { get }
+    var level: UInt32 { get }
+    var firstPosition: UInt64 { get }
+    var segmentList: [(firstPosition: UInt64, generation: UInt64)] { get }
+    var firstStreamNumber: UInt64 { get }
+    var spanStart: (segment: UInt64, offset: UInt64) { get }
+    var spanEnd: (segment: UInt64, offset: UInt64) { get }
+    func locationCursor() throws -> any EntryCursor<UInt64>
+    /// (id high, id low, position), by id.
+    func idCursor() throws -> any EntryCursor<(UInt64, UInt64, UInt64)>
+    func groupCursor(_ kind: GroupKind) throws -> any EntryCursor<GroupSummary>
+    /// Every group's positions, group after group in ``groupCursor(_:)``'s order.
+    func groupPositionCursor(_ kind: GroupKind) throws -> any EntryCursor<UInt64>
+    /// By (name hash, number).
+    func directoryCursor() throws -> any EntryCursor<RunFormat.DirectoryRecord>
+    func createdCursor() throws -> any EntryCursor<UInt64>
+}
+
+extension RunInput: RunSource {
+    var segmentList: [(firstPosition: UInt64, generation: UInt64)] { segments }
+    func locationCursor() -> any EntryCursor<UInt64> { ArrayCursor(locations) }
+    func idCursor() -> any EntryCursor<(UInt64, UInt64, UInt64)> { ArrayCursor(ids) }
+
+    func groupCursor(_ kind: GroupKind) -> any EntryCursor<GroupSummary> {
+        switch kind {
+        case .stream:
+            ArrayCursor(
+                streams.map {
+                    GroupSummary(key: $0.number, firstRevision: $0.firstRevision, count: UInt64($0.positions.count))
+                })
+        case .category:
+            ArrayCursor(
+                categories.map { GroupSummary(key: $0.hash, firstRevision: 0, count: UInt64($0.positions.count)) })
+        case .type:
+            ArrayCursor(types.map { GroupSummary(key: $0.hash, firstRevision: 0, count: UInt64($0.positions.count)) })
+        }
+    }
+
+    func groupPositionCursor(_ kind: GroupKind) -> any EntryCursor<UInt64> {
+        switch kind {
+        case .stream: ArrayCursor(streams.flatMap(\.positions))
+        case .category: ArrayCursor(categories.flatMap(\.positions))
+        case .type: ArrayCursor(types.flatMap(\.positions))
+        }
+    }
+
+    func directoryCursor() -> any EntryCursor<RunFormat.DirectoryRecord> { ArrayCursor(directory) }
+    func createdCursor() -> any EntryCursor<UInt64> { ArrayCursor(created) }
+}
+
+/// Writes a run file from a ``RunSource``: sections through an ``IndexBlockWriter``, out to the file
 /// through a 1 MiB buffer, block 0 (the header, which needs every section's extent) last; then flushes
 /// it. The caller renames it into place and names it in a manifest.
 enum RunWriter {
@@ -51,7 +155,7 @@ enum RunWriter {
         var headerCRC: UInt32
     }
 
-    static func write(_ input: RunInput, to path: String, io: any FileIO) throws -> Written {
+    static func write(_ input: some RunSource, to path: String, io: any FileIO) throws -> Written {
         let fd = try io.open(path, create: true)
         defer { io.close(fd) }
         try io.truncate(fd, to: 0)
@@ -61,12 +165,10 @@ enum RunWriter {
         var fences: [RunFormat.Section: [(UInt64, UInt64)]] = [:]
         var next: UInt64 = 1  // block 0 is the header
 
-        /// Writes one section: `body` appends its entries; returns nothing, records the extent.
-        func section(
-            _ kind: RunFormat.Section, entries: Int, _ body: (inout IndexBlockWriter) throws -> Void
-        ) throws {
+        /// Writes one section: `body` appends its entries and returns how many; records the extent.
+        func section(_ kind: RunFormat.Section, _ body: (inout IndexBlockWriter) throws -> Int) throws {
             let before = blocks.blocksWritten
-            try body(&blocks)
+            let entries = try body(&blocks)
             blocks.finishBlock()
             let count = blocks.blocksWritten - before
             sections[kind] = RunFormat.SectionExtent(firstBlock: next, blocks: count, entries: UInt64(entries))
@@ -74,148 +176,159 @@ enum RunWriter {
             try output.take(&blocks)
         }
 
-        try section(.segments, entries: input.segments.count) { writer in
-            for segment in input.segments {
+        try section(.segments) { writer in
+            for segment in input.segmentList {
                 writer.beginEntry(size: 16)
                 writer.put(segment.firstPosition)
                 writer.put(segment.generation)
             }
+            return input.segmentList.count
         }
-        try section(.locations, entries: input.locations.count) { writer in
-            for location in input.locations {
+        var events = 0
+        try section(.locations) { writer in
+            var cursor = try input.locationCursor()
+            while let location = try cursor.next() {
                 writer.beginEntry(size: 8)
                 writer.put(location)
+                events += 1
                 try output.takeIfLarge(&writer)
             }
+            return events
         }
         var idFences: [(UInt64, UInt64)] = []
-        try section(.ids, entries: input.ids.count) { writer in
-            for (high, low, position) in input.ids {
+        var smallestID: (UInt64, UInt64)? = nil
+        var largestID: (UInt64, UInt64) = (0, 0)
+        try section(.ids) { writer in
+            var cursor = try input.idCursor()
+            var count = 0
+            while let (high, low, position) = try cursor.next() {
                 if writer.beginEntry(size: RunFormat.idEntrySize).offset == 0 { idFences.append((high, low)) }
                 writer.put(IndexMemtable.join(high, low))
                 writer.put(position)
+                if smallestID == nil { smallestID = (high, low) }
+                largestID = (high, low)
+                count += 1
                 try output.takeIfLarge(&writer)
             }
+            return count
         }
         fences[.ids] = idFences
-        try section(.idFilter, entries: 0) { writer in
-            var start = 0
-            while start < input.ids.count {
-                let end = min(input.ids.count, start + RunFormat.idsPerBlock * Int(RunFormat.blocksPerFilter))
-                let filter = BlockedBloom.build(
-                    hashes: input.ids[start..<end].lazy.map { BlockedBloom.idHash(IndexMemtable.join($0.0, $0.1)) })
-                writer.append(filter)
-                start = end
-            }
-        }
-        var streamFences: [(UInt64, UInt64)] = []
-        var total: UInt64 = 0
-        try section(.streamSummaries, entries: input.streams.count) { writer in
-            for group in input.streams {
-                if writer.beginEntry(size: RunFormat.streamSummarySize).offset == 0 {
-                    streamFences.append((group.number, 0))
-                }
-                writer.put(group.number)
-                writer.put(group.firstRevision)
-                writer.put(UInt64(group.positions.count))
-                writer.put(total)
-                total += UInt64(group.positions.count)
-            }
-        }
-        fences[.streamSummaries] = streamFences
-        try section(.streamPositions, entries: Int(total)) { writer in
-            for group in input.streams {
-                for position in group.positions {
-                    writer.beginEntry(size: 8)
-                    writer.put(position)
+        try section(.idFilter) { writer in
+            // A second pass over the ids: one filter block per 16 blocks of them.
+            var cursor = try input.idCursor()
+            var hashes: [UInt64] = []
+            let perFilter = RunFormat.idsPerBlock * Int(RunFormat.blocksPerFilter)
+            hashes.reserveCapacity(perFilter)
+            while true {
+                let entry = try cursor.next()
+                if let (high, low, _) = entry { hashes.append(BlockedBloom.idHash(IndexMemtable.join(high, low))) }
+                if hashes.count == perFilter || (entry == nil && !hashes.isEmpty) {
+                    writer.append(BlockedBloom.build(hashes: hashes))
+                    hashes.removeAll(keepingCapacity: true)
                     try output.takeIfLarge(&writer)
                 }
+                if entry == nil { break }
             }
+            return 0
         }
-        for (summaries, positions, groups) in [
-            (RunFormat.Section.categorySummaries, RunFormat.Section.categoryPositions, input.categories),
-            (.typeSummaries, .typePositions, input.types),
-        ] {
+        var groupCounts: [GroupKind: Int] = [:]
+        for kind in GroupKind.allCases {
             var groupFences: [(UInt64, UInt64)] = []
-            var entries: UInt64 = 0
-            try section(summaries, entries: groups.count) { writer in
-                for group in groups {
-                    if writer.beginEntry(size: RunFormat.groupSummarySize).offset == 0 {
-                        groupFences.append((group.hash, 0))
-                    }
-                    writer.put(group.hash)
-                    writer.put(UInt64(group.positions.count))
-                    writer.put(entries)
-                    entries += UInt64(group.positions.count)
+            var total: UInt64 = 0
+            try section(kind.summaries) { writer in
+                var cursor = try input.groupCursor(kind)
+                var count = 0
+                let size = kind == .stream ? RunFormat.streamSummarySize : RunFormat.groupSummarySize
+                while let group = try cursor.next() {
+                    if writer.beginEntry(size: size).offset == 0 { groupFences.append((group.key, 0)) }
+                    writer.put(group.key)
+                    if kind == .stream { writer.put(group.firstRevision) }
+                    writer.put(group.count)
+                    writer.put(total)
+                    total += group.count
+                    count += 1
+                    try output.takeIfLarge(&writer)
                 }
+                return count
             }
-            fences[summaries] = groupFences
-            try section(positions, entries: Int(entries)) { writer in
-                for group in groups {
-                    for position in group.positions {
-                        writer.beginEntry(size: 8)
-                        writer.put(position)
-                        try output.takeIfLarge(&writer)
-                    }
+            groupCounts[kind] = Int(sections[kind.summaries]?.entries ?? 0)
+            fences[kind.summaries] = groupFences
+            try section(kind.positions) { writer in
+                var cursor = try input.groupPositionCursor(kind)
+                var count = 0
+                while let position = try cursor.next() {
+                    writer.beginEntry(size: 8)
+                    writer.put(position)
+                    count += 1
+                    try output.takeIfLarge(&writer)
                 }
+                return count
             }
         }
-        // Directory: records too large go to overflow, whose blocks are numbered after the directory's
-        // filter; the inline entry then holds the overflow block and length instead of name and metadata.
+        // Directory: records too large go to overflow (held here: they are rare); the inline entry then
+        // holds the overflow block and length instead of name and metadata. The directory's filter
+        // blocks are built as its blocks fill, one per 16.
         var overflow: [[UInt8]] = []
-        var directoryFences: [(UInt64, UInt64)] = []
-        var directoryBlockHashes: [[UInt64]] = []
-        var overflowPlan: [(firstBlock: UInt64, length: Int)] = []
         var overflowBlocks: UInt64 = 0
-        for record in input.directory where record.inlineSize > RunFormat.largestInlineRecord {
-            let bytes = encodeTail(record)
-            overflowPlan.append((overflowBlocks, bytes.count))
-            overflowBlocks += UInt64((bytes.count + IndexBlock.payloadSize - 1) / IndexBlock.payloadSize)
-            overflow.append(bytes)
-        }
-        var overflowIndex = 0
-        try section(.directory, entries: input.directory.count) { writer in
-            for record in input.directory {
+        var directoryFences: [(UInt64, UInt64)] = []
+        var filters: [[UInt8]] = []
+        var filterHashes: [UInt64] = []
+        try section(.directory) { writer in
+            var cursor = try input.directoryCursor()
+            var count = 0
+            var blocksInFilter = 0
+            while let record = try cursor.next() {
                 let large = record.inlineSize > RunFormat.largestInlineRecord
                 let size = large ? 41 + 12 : record.inlineSize
                 let location = writer.beginEntry(size: size)
                 if location.offset == 0 {
                     directoryFences.append((record.nameHash, record.number))
-                    directoryBlockHashes.append([])
+                    if blocksInFilter == Int(RunFormat.blocksPerFilter) {
+                        filters.append(BlockedBloom.build(hashes: filterHashes))
+                        filterHashes.removeAll(keepingCapacity: true)
+                        blocksInFilter = 0
+                    }
+                    blocksInFilter += 1
                 }
-                directoryBlockHashes[directoryBlockHashes.count - 1].append(record.nameHash)
+                filterHashes.append(record.nameHash)
                 writer.put(record.nameHash)
                 writer.put(record.number)
                 writer.put(record.eventCount)
                 writer.put(record.firstPosition)
                 writer.put(record.lastPosition)
                 if large {
+                    let bytes = encodeTail(record)
                     writer.put(record.flags | RunFormat.overflowFlag)
-                    writer.put(overflowPlan[overflowIndex].firstBlock)
-                    writer.put(UInt32(overflowPlan[overflowIndex].length))
-                    overflowIndex += 1
+                    writer.put(overflowBlocks)
+                    writer.put(UInt32(bytes.count))
+                    overflowBlocks += UInt64((bytes.count + IndexBlock.payloadSize - 1) / IndexBlock.payloadSize)
+                    overflow.append(bytes)
                 } else {
                     writer.put(record.flags)
                     writer.put(bytes: encodeTail(record))
                 }
+                count += 1
+                try output.takeIfLarge(&writer)
             }
+            if !filterHashes.isEmpty { filters.append(BlockedBloom.build(hashes: filterHashes)) }
+            return count
         }
         fences[.directory] = directoryFences
-        try section(.directoryFilter, entries: 0) { writer in
-            var start = 0
-            while start < directoryBlockHashes.count {
-                let end = min(directoryBlockHashes.count, start + Int(RunFormat.blocksPerFilter))
-                writer.append(BlockedBloom.build(hashes: directoryBlockHashes[start..<end].joined()))
-                start = end
-            }
+        try section(.directoryFilter) { writer in
+            for filter in filters { writer.append(filter) }
+            return 0
         }
-        try section(.created, entries: input.created.count) { writer in
-            for hash in input.created {
+        var created = 0
+        try section(.created) { writer in
+            var cursor = try input.createdCursor()
+            while let hash = try cursor.next() {
                 writer.beginEntry(size: 8)
                 writer.put(hash)
+                created += 1
             }
+            return created
         }
-        try section(.overflow, entries: overflow.count) { writer in
+        try section(.overflow) { writer in
             for bytes in overflow {
                 var start = 0
                 while start < bytes.count {
@@ -225,10 +338,11 @@ enum RunWriter {
                     start = end
                 }
             }
+            return overflow.count
         }
         var topKeys: [(UInt64, UInt64)] = []
-        var fenceCount = 0
-        try section(.fences, entries: 0) { writer in
+        try section(.fences) { writer in
+            var count = 0
             for kind in RunFormat.fencedSections {
                 for (index, key) in (fences[kind] ?? []).enumerated() {
                     if index % RunFormat.fencesPerBlock == 0 {
@@ -238,30 +352,28 @@ enum RunWriter {
                     writer.beginEntry(size: RunFormat.fenceSize)
                     writer.put(key.0)
                     writer.put(key.1)
-                    fenceCount += 1
+                    count += 1
                 }
             }
+            return count
         }
-        sections[.fences]?.entries = UInt64(fenceCount)
-        try section(.top, entries: topKeys.count) { writer in
+        try section(.top) { writer in
             for key in topKeys {
                 writer.beginEntry(size: RunFormat.fenceSize)
                 writer.put(key.0)
                 writer.put(key.1)
             }
+            return topKeys.count
         }
-        try output.finish()
 
         let header = RunFormat.Header(
             storeID: input.storeID, sequence: input.sequence, level: input.level,
-            firstPosition: input.firstPosition, endPosition: input.firstPosition + UInt64(input.locations.count),
+            firstPosition: input.firstPosition, endPosition: input.firstPosition + UInt64(events),
             spanStart: input.spanStart, spanEnd: input.spanEnd, firstStreamNumber: input.firstStreamNumber,
-            endStreamNumber: input.firstStreamNumber + UInt64(input.created.count),
-            events: UInt64(input.locations.count),
-            streamsTouched: UInt64(input.streams.count), categories: UInt64(input.categories.count),
-            types: UInt64(input.types.count),
-            smallestID: input.ids.first.map { ($0.0, $0.1) } ?? (0, 0),
-            largestID: input.ids.last.map { ($0.0, $0.1) } ?? (0, 0), sections: sections)
+            endStreamNumber: input.firstStreamNumber + UInt64(created), events: UInt64(events),
+            streamsTouched: UInt64(groupCounts[.stream] ?? 0), categories: UInt64(groupCounts[.category] ?? 0),
+            types: UInt64(groupCounts[.type] ?? 0), smallestID: smallestID ?? (0, 0), largestID: largestID,
+            sections: sections)
         var block0 = header.encoded()
         IndexBlock.seal(&block0)
         try io.write(fd, block0, at: 0)
@@ -297,7 +409,5 @@ enum RunWriter {
         mutating func takeIfLarge(_ writer: inout IndexBlockWriter) throws {
             if writer.sealed.count >= RunWriter.bufferSize { try take(&writer) }
         }
-
-        func finish() throws {}
     }
 }
