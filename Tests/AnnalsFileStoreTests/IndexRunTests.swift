@@ -253,6 +253,25 @@ struct IndexRunTests {
         #expect(!io.fileExists(directory.path + "/manifest.tmp"))
     }
 
+    @Test("a reused memtable's id table holds only its own ids, however often it is reset", .timeLimit(.minutes(1)))
+    func resetLeavesNoStaleIDs() throws {
+        let memtable = IndexMemtable(capacity: 1_000)
+        var random = SeededRandom(seed: 42)
+        for round in 0..<40 {
+            memtable.reset(firstPosition: UInt64(round) * 1_000, firstStreamNumber: UInt64(round))
+            #expect(memtable.idTableEntries == 0)
+            let number = memtable.createStream(try StreamName("s-\(round)"), nameHash: UInt64(round))
+            for _ in 0..<1_000 {
+                var bytes = (
+                    UInt64.random(in: 0...UInt64.max, using: &random), UInt64.random(in: 0...UInt64.max, using: &random)
+                )
+                let id = withUnsafeBytes(of: &bytes) { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+                memtable.append(id: id, stream: number, location: 0, categoryHash: 1, typeHash: 2)
+            }
+            #expect(memtable.idTableEntries == 1_000)
+        }
+    }
+
     @Test("a memtable finds every id it holds, walks a stream's chain, and is empty again after a reset")
     func memtable() throws {
         let filled = try FilledMemtable(events: 3_000, streams: 30, seed: 3)

@@ -159,10 +159,11 @@ struct RunMerge: RunSource {
     }
 
     func groupCursor(_ kind: GroupKind) -> any EntryCursor<GroupSummary> {
-        SortedMerge(first: older.groupCursor(kind), second: newer.groupCursor(kind), key: { ($0.key, 0) }) {
-            older, newer in
-            GroupSummary(key: older.key, firstRevision: older.firstRevision, count: older.count + newer.count)
-        }
+        SortedMerge(
+            first: older.groupCursor(kind), second: newer.groupCursor(kind), key: { ($0.key, 0) },
+            combine: { older, newer in
+                GroupSummary(key: older.key, firstRevision: older.firstRevision, count: older.count + newer.count)
+            })
     }
 
     func groupPositionCursor(_ kind: GroupKind) -> any EntryCursor<UInt64> {
@@ -172,9 +173,9 @@ struct RunMerge: RunSource {
     }
 
     func directoryCursor() -> any EntryCursor<RunFormat.DirectoryRecord> {
-        SortedMerge(first: DirectoryCursor(older), second: DirectoryCursor(newer), key: { ($0.nameHash, $0.number) }) {
-            _, newer in newer
-        }
+        SortedMerge(
+            first: DirectoryCursor(older), second: DirectoryCursor(newer), key: { ($0.nameHash, $0.number) },
+            combine: { _, newer in newer })
     }
 
     func createdCursor() -> any EntryCursor<UInt64> {
