@@ -41,6 +41,8 @@ protocol EngineIndex: AnyObject, Sendable {
     func flushAtClose(end: LogPoint, publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void)
     /// Waits for a background write to finish, as a process killed after it would have (tests).
     func waitForBackgroundWork()
+    /// Starts no more background work, and returns once what is running has finished (at close).
+    func finishBackgroundWork() async
     /// The segments' first positions, by segment index: the writer tells the index of each new one.
     func segmentsChanged(_ firstPositions: [UInt64])
 

@@ -221,6 +221,7 @@ public final class FileEventStore: EventStore {
         }
         if alreadyClosed { return }
         await writer.drain(self)
+        await engine.withLock { $0.index }.finishBackgroundWork()
         notifier.finish(throwing: EventStoreError(.storeClosed, "The store is closed."))
         releaseResources()
         configuration.logger.debug("Closed file store", metadata: ["directory": "\(directory)"])

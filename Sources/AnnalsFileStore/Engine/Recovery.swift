@@ -68,7 +68,8 @@ struct Recovery {
             }
             let opened = try DiskIndex.open(
                 directory: directory, storeID: identity.storeID, io: io, settings: settings,
-                limits: configuration.limits, logger: configuration.logger, segments: sizes)
+                limits: configuration.limits, logger: configuration.logger,
+                metricsFactory: configuration.metricsFactory, segments: sizes)
             diskIndex = opened.index
             state = EngineState(index: opened.index)
             if let point = opened.resume {

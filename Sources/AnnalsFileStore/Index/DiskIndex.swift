@@ -1,7 +1,9 @@
 import Annals
+import CAnnalsCRC32C
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// How the file store's index uses memory and disk (decision 0007).
@@ -71,6 +73,8 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     let logger: Logger
     /// Slots per memtable: room for a whole append after `memtableEvents`.
     let capacity: Int
+    /// What the two memtables allocate.
+    let memtableBytes: Int
 
     private(set) var active: IndexMemtable
     private(set) var durableHead: UInt64
@@ -106,6 +110,25 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         var publish: (@Sendable (@escaping @Sendable () -> Void) -> Void)?
     }
 
+    /// The index's metrics (docs/http-api.md): its memory, its runs, and its flushes, merges and stalls.
+    private struct IndexMetrics: Sendable {
+        let memory: Gauge
+        let runs: Gauge
+        let flushes: Counter
+        let merges: Counter
+        let stalls: Counter
+
+        init(factory: any MetricsFactory) {
+            let dimensions = [("store", "file")]
+            memory = Gauge(label: "annals_index_memory_bytes", dimensions: dimensions, factory: factory)
+            runs = Gauge(label: "annals_index_runs", dimensions: dimensions, factory: factory)
+            flushes = Counter(label: "annals_index_flushes_total", dimensions: dimensions, factory: factory)
+            merges = Counter(label: "annals_index_merges_total", dimensions: dimensions, factory: factory)
+            stalls = Counter(label: "annals_index_stalls_total", dimensions: dimensions, factory: factory)
+        }
+    }
+    private let metrics: IndexMetrics
+
     /// Counters for the bench and `/metrics`.
     package struct Statistics: Sendable {
         package var flushes = 0
@@ -116,8 +139,10 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
 
     private init(
         storeID: UUID, directory: String, io: any FileIO, settings: IndexConfiguration, limits: EventStoreLimits,
-        logger: Logger
+        logger: Logger, metricsFactory: (any MetricsFactory)?
     ) {
+        self.metrics = IndexMetrics(factory: metricsFactory ?? MetricsSystem.factory)
+        self.memtableBytes = settings.memtableBytes(limits: limits)
         self.storeID = storeID
         self.indexDirectory = directory + "/" + Self.directoryName
         self.runsDirectory = indexDirectory + "/" + RunFormat.runsDirectoryName
@@ -143,10 +168,11 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     /// (any runs and manifest removed). `segments` are the segment files: first position and size.
     static func open(
         directory: String, storeID: UUID, io: any FileIO, settings: IndexConfiguration, limits: EventStoreLimits,
-        logger: Logger, segments: [(firstPosition: UInt64, size: Int64)]
+        logger: Logger, metricsFactory: (any MetricsFactory)? = nil, segments: [(firstPosition: UInt64, size: Int64)]
     ) throws -> Opened {
         let index = DiskIndex(
-            storeID: storeID, directory: directory, io: io, settings: settings, limits: limits, logger: logger)
+            storeID: storeID, directory: directory, io: io, settings: settings, limits: limits, logger: logger,
+            metricsFactory: metricsFactory)
         try io.makeDirectory(index.indexDirectory)
         try io.makeDirectory(index.runsDirectory)
         do {
@@ -730,6 +756,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     func waitForFlush() throws(EventStoreError) {
         if flushState.withLock({ $0.job != nil }) {
             statistics.withLock { $0.stalls += 1 }
+            metrics.stalls.increment()
         }
         flushes.wait()
         let (job, failure, publish) = flushState.withLock { ($0.job, $0.failure, $0.publish) }
@@ -802,6 +829,8 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         }
         flushState.withLock { $0 = FlushState() }
         statistics.withLock { $0.flushes += 1 }
+        metrics.flushes.increment()
+        afterBackgroundWork(runs: underLock(publish) { self.runs.count })
     }
 
     /// What a manifest covers besides its runs.
@@ -856,7 +885,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
     /// Merges runs in the background after a flush, until no two adjacent runs share a level.
     private func scheduleMerges(publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
         let start = mergeState.withLock { state -> Bool in
-            if state.isRunning { return false }
+            if state.isRunning || state.isStopped { return false }
             state.isRunning = true
             return true
         }
@@ -864,7 +893,7 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         merges.enter()
         mergeQueue.async {
             do {
-                while try self.mergeOnce(publish: publish) {}
+                while !self.mergeState.withLock({ $0.isStopped }), try self.mergeOnce(publish: publish) {}
             } catch {
                 self.logger.warning("Merging index runs failed; will retry", metadata: ["error": "\(error)"])
             }
@@ -875,6 +904,8 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
 
     private struct MergeState: Sendable {
         var isRunning = false
+        /// Set when the store closes: no merge starts after it.
+        var isStopped = false
     }
 
     /// Merges the two adjacent runs of the lowest level that two share; false when there are none.
@@ -911,6 +942,8 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         }
         try? io.syncDirectory(runsDirectory)
         statistics.withLock { $0.merges += 1 }
+        metrics.merges.increment()
+        afterBackgroundWork(runs: underLock(publish) { self.runs.count })
         return true
     }
 
@@ -934,6 +967,16 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
         return result.withLock { $0 }
     }
 
+    func finishBackgroundWork() async {
+        mergeState.withLock { $0.isStopped = true }
+        // Without blocking a thread of the cooperative pool: a merge can take seconds.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            flushes.notify(queue: .global()) {
+                self.merges.notify(queue: .global()) { continuation.resume() }
+            }
+        }
+    }
+
     func waitForBackgroundWork() {
         flushes.wait()
         merges.wait()
@@ -950,6 +993,18 @@ final class DiskIndex: EngineIndex, @unchecked Sendable {
 
     /// Flushes and stalls so far.
     package var counters: Statistics { statistics.withLock { $0 } }
+
+    /// What the index holds in memory by its own accounting: the memtables and the cached blocks.
+    package var memoryBytes: Int { memtableBytes + cache.residentBytes }
+
+    /// Reports the index's size, and hands the memory a flush or merge used back to the system: their
+    /// buffers are freed, but glibc keeps freed memory in each thread's arena, so the process would
+    /// grow to the sum of every queue's largest flush or merge.
+    private func afterBackgroundWork(runs: Int) {
+        metrics.runs.record(runs)
+        metrics.memory.record(memoryBytes)
+        _ = annals_release_free_memory()
+    }
 }
 
 /// A slot a closure run under a lock fills in, for the caller to read once the lock is released.

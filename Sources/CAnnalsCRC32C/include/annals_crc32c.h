@@ -17,4 +17,7 @@ int annals_crc32c_is_hardware_accelerated(void);
 /// processes and platforms, so the file store's index can store it (decision 0007, "Hash").
 uint64_t annals_xxh64(const void *bytes, size_t length, uint64_t seed);
 
+/// Returns memory freed by the process to the system (glibc's `malloc_trim(0)`; nothing elsewhere).
+int annals_release_free_memory(void);
+
 #endif
