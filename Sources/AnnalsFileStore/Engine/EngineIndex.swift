@@ -37,6 +37,9 @@ protocol EngineIndex: AnyObject, Sendable {
     /// Writes what ``freeze(end:)`` set aside, in the background; `publish` runs a closure under the
     /// engine lock, to swap the result in.
     func startFlush(publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void)
+    /// Sets aside and writes what the index holds while recovery scans the log (no lock, no readers),
+    /// when ``freeSlots`` is too small for the next record; the scan resumes at `end`.
+    func flushDuringRecovery(end: LogPoint) throws
     /// Writes everything the index holds to disk before the store closes (the log ends at `end`).
     func flushAtClose(end: LogPoint, publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void)
     /// Waits for a background write to finish, as a process killed after it would have (tests).

@@ -20,7 +20,7 @@ import Synchronization
 /// ## Opening and closing
 ///
 /// Open the store for a scope with ``withStore(at:configuration:_:)``: it is closed — queued appends
-/// finished, the index checkpoint written, the files closed and the directory released — when the
+/// finished, the index written to disk, the files closed and the directory released — when the
 /// closure returns or throws.
 ///
 /// ```swift
@@ -33,7 +33,8 @@ import Synchronization
 /// every path out (return and throw), as `withStore` does. Never close from an unstructured task
 /// (`defer { Task { await store.close() } }`): nothing waits for it, so the directory can still be
 /// locked, and appends still queued, after the function returns. A store dropped without ``close()``
-/// releases its files and the directory, but writes no index checkpoint, so the next open scans more.
+/// releases its files and the directory, but does not write the index's last memtable, so the next
+/// open scans the log written since the last index flush.
 public final class FileEventStore: EventStore {
     /// How the store behaves.
     public struct Configuration: Sendable {
@@ -46,7 +47,7 @@ public final class FileEventStore: EventStore {
         /// The clock that stamps `recordedAt` and judges `maxAge`.
         public var clock: @Sendable () -> Date
         /// Where the store logs: opening and closing at `debug`; what recovery cuts away or removes, and an
-        /// index checkpoint it could not write, at `warning`; a failed write or flush at `critical`.
+        /// index write or merge that failed (it is retried), at `warning`; a failed write or flush at `critical`.
         public var logger: Logger
         /// Told about each group commit; nil by default. (The store's metrics need none: see
         /// ``metricsFactory``.)
@@ -227,7 +228,8 @@ public final class FileEventStore: EventStore {
         configuration.logger.debug("Closed file store", metadata: ["directory": "\(directory)"])
     }
 
-    /// Lets go of the directory as a killed process would: no draining, no index checkpoint. For tests.
+    /// Lets go of the directory as a killed process would: no draining, no final index flush (a flush
+    /// or merge already running finishes first). For tests.
     package func abandonWithoutCheckpoint() {
         engine.withLock { $0.isClosed = true }
         releaseResources()

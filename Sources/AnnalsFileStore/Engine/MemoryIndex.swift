@@ -20,6 +20,7 @@ final class MemoryIndex: EngineIndex, @unchecked Sendable {
     func startFlush(publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {}
     func flushAtClose(end: LogPoint, publish: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {}
     func waitForBackgroundWork() {}
+    func flushDuringRecovery(end: LogPoint) {}
     func finishBackgroundWork() async {}
     func segmentsChanged(_ firstPositions: [UInt64]) {}
 

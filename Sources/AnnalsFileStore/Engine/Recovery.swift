@@ -280,10 +280,10 @@ struct Recovery {
         switch kind {
         case .events:
             let record = try RecordFormat.decodeEvents(frame, header: header, payloads: false)
-            if state.index.freeSlots < record.events.count, let index = state.index as? DiskIndex {
+            if state.index.freeSlots < record.events.count {
                 // A full memtable becomes a run before the scan goes on, so a rebuild stays in budget.
                 do {
-                    try index.flushDuringRecovery(
+                    try state.index.flushDuringRecovery(
                         end: LogPoint(segmentFirstPosition: segmentFirstPosition, offset: UInt64(offset)))
                 } catch {
                     throw .indexUnreadable("\(error)")
@@ -338,14 +338,7 @@ struct Recovery {
             throw corrupted("\(path) is missing, but the directory holds segments.")
         }
         let identity = StoreIdentity(storeID: UUID(), formatVersion: UInt32(RecordFormat.formatVersion))
-        let temporary = path + ".tmp"
-        let fd = try io.open(temporary, create: true)
-        defer { io.close(fd) }
-        try io.truncate(fd, to: 0)
-        try io.write(fd, identity.encoded(), at: 0)
-        try io.sync(fd)
-        try io.rename(temporary, to: path)
-        try io.syncDirectory(directory)
+        try io.replaceFile(path, with: identity.encoded(), directory: directory)
         return identity
     }
 

@@ -69,6 +69,24 @@ extension FileIO {
         return bytes
     }
 
+    /// Replaces a small file whole, crash-safely: writes `bytes` to `<path>.tmp`, flushes it, renames it
+    /// over `path` and flushes `directory` (the file's own). A crash leaves the old file or the new one.
+    package func replaceFile(_ path: String, with bytes: [UInt8], directory: String) throws {
+        let temporary = path + ".tmp"
+        let fd = try open(temporary, create: true)
+        do {
+            try truncate(fd, to: 0)
+            try write(fd, bytes, at: 0)
+            try sync(fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        try rename(temporary, to: path)
+        try syncDirectory(directory)
+    }
+
     package func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int64) throws {
         try bytes.withUnsafeBytes { buffer in try write(fd, buffer, at: offset) }
     }

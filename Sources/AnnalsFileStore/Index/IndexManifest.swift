@@ -174,20 +174,7 @@ struct IndexManifest: Equatable, Sendable {
     /// Writes the manifest to `index/manifest.tmp`, flushes it, renames it into place and flushes the
     /// directory.
     func write(indexDirectory: String, io: any FileIO) throws {
-        let path = indexDirectory + "/" + Self.fileName
-        let temporary = path + ".tmp"
-        let fd = try io.open(temporary, create: true)
-        do {
-            try io.truncate(fd, to: 0)
-            try io.write(fd, encoded(), at: 0)
-            try io.sync(fd)
-        } catch {
-            io.close(fd)
-            throw error
-        }
-        io.close(fd)
-        try io.rename(temporary, to: path)
-        try io.syncDirectory(indexDirectory)
+        try io.replaceFile(indexDirectory + "/" + Self.fileName, with: encoded(), directory: indexDirectory)
     }
 
     /// Reads `index/manifest`: nil when there is none, `Problem` when it cannot be used.
